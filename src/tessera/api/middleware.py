@@ -1,0 +1,168 @@
+"""The gate every HTTP request passes: request id, path and size limits, seal state, audit
+(fail closed) and metrics. Pure ASGI so it adds microseconds, not a task per request."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.api.errors import problem_response
+from tessera.app import Container
+from tessera.audit import Sensitive
+from tessera.core.context import RequestContext, current_request
+from tessera.core.errors import (
+    AuditUnavailable,
+    InvalidPath,
+    NotInitialized,
+    PayloadTooLarge,
+    Sealed,
+    TesseraError,
+    UnsupportedMediaType,
+)
+from tessera.core.ids import new_ulid
+
+# Reachable while sealed; not audited because load balancers poll them constantly.
+QUIET_PATHS = frozenset({"/v1/sys/health", "/v1/sys/seal-status", "/metrics"})
+SEALED_OK = QUIET_PATHS | {"/v1/sys/unseal", "/v1/sys/init"}
+UNINITIALISED_OK = QUIET_PATHS | {"/v1/sys/init", "/openapi.json", "/docs"}
+_BAD_ENCODINGS = (b"%2f", b"%5c", b"%2e", b"%00")
+_CURL_DEFAULT = b"application/x-www-form-urlencoded"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tessera_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tessera_http_request_duration_seconds",
+            "Request latency",
+            ["route"],
+            registry=self.registry,
+        )
+        self.sealed = Gauge("tessera_sealed", "1 when sealed", registry=self.registry)
+        self.audit_failures = Gauge(
+            "tessera_audit_sink_failures", "Failed audit writes", ["sink"], registry=self.registry
+        )
+
+
+class GateMiddleware:
+    def __init__(self, app: ASGIApp, container: Container, metrics: Metrics) -> None:
+        self.app = app
+        self.c = container
+        self.metrics = metrics
+        self.max_body = container.settings.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        c = self.c
+        started = time.perf_counter()
+        request_id = new_ulid(c.clock, c.rng)
+        client = scope.get("client")
+        ctx = RequestContext(request_id=request_id, remote_addr=client[0] if client else "")
+        reset = current_request.set(ctx)
+        path: str = scope["path"]
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        quiet = path in QUIET_PATHS
+        try:
+            early = self._precheck(scope, path)
+            if early is not None:
+                await problem_response(early)(scope, receive, send_wrapper)
+                return
+            if not quiet:
+                try:
+                    c.auditor.emit("request", request_id, self._request_data(scope, ctx))
+                except AuditUnavailable as exc:
+                    await problem_response(exc)(scope, receive, send_wrapper)
+                    return
+            await self.app(scope, self._limited(receive), send_wrapper)
+        finally:
+            current_request.reset(reset)
+            if not quiet:
+                self._audit_response(ctx, status, started)
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+
+    def _precheck(self, scope: Scope, path: str) -> TesseraError | None:
+        raw = bytes(scope.get("raw_path") or path.encode()).lower()
+        if any(bad in raw for bad in _BAD_ENCODINGS) or "\\" in path or "//" in path:
+            return InvalidPath("encoded separators, dot segments and empty segments are refused")
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
+                return PayloadTooLarge(f"the body limit is {self.max_body} bytes")
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            ctype = next((v for n, v in scope["headers"] if n == b"content-type"), b"")
+            media = ctype.split(b";")[0].strip().lower()
+            if media in (b"", _CURL_DEFAULT):
+                # `curl -d` labels JSON as a form; every body we accept is JSON, so read it so
+                headers = [(n, v) for n, v in scope["headers"] if n != b"content-type"]
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
+            elif not media.endswith(b"json"):
+                return UnsupportedMediaType("request bodies must be application/json")
+        barrier = self.c.barrier
+        if barrier.sealed:
+            status = barrier.status()
+            if not status.initialized and path not in UNINITIALISED_OK:
+                return NotInitialized("initialize Tessera first (tessera operator init)")
+            if status.initialized and path not in SEALED_OK:
+                return Sealed("Tessera is sealed; unseal it with the key shares")
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(f"the body limit is {limit} bytes")
+            return message
+
+        return wrapped
+
+    def _request_data(self, scope: Scope, ctx: RequestContext) -> dict[str, Any]:
+        token = None
+        for name, value in scope["headers"]:
+            if name in (b"x-tessera-token", b"authorization"):
+                token = value.decode("latin-1").removeprefix("Bearer ").removeprefix("bearer ")
+        return {
+            "method": scope["method"],
+            "path": scope["path"],
+            "remote_addr": ctx.remote_addr,
+            "token": Sensitive(token) if token else None,
+        }
+
+    def _audit_response(self, ctx: RequestContext, status: int, started: float) -> None:
+        data = {
+            "status": status,
+            "auth": ctx.auth,
+            "decisions": ctx.decisions,
+            "error": ctx.error,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        }
+        # the request line was written; a failing sink is counted and logged by the auditor
+        with contextlib.suppress(AuditUnavailable):
+            self.c.auditor.emit("response", ctx.request_id, data)

@@ -1,0 +1,1 @@
+"""One router per domain; routers validate, authenticate and call a service. No rules here."""

@@ -1,0 +1,141 @@
+"""Composition root: settings → storage → barrier → services → audit → API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.audit import Auditor, FileSink, StreamSink
+from tessera.audit.sinks import AuditSink
+from tessera.auth.service import TokenLimits, TokenService
+from tessera.barrier.operations import OperatorService
+from tessera.barrier.service import Barrier
+from tessera.config import Settings
+from tessera.core.clock import Clock, SystemClock
+from tessera.core.errors import TesseraError
+from tessera.core.randomness import Randomness, SystemRandomness
+from tessera.inventory.service import InventoryService
+from tessera.policy.service import PolicyService
+from tessera.storage.db import Database, DatabaseConfig
+
+log = logging.getLogger("tessera")
+AUDIT_KEY_NAME = "audit_hmac_key"
+DEV_SHARE_FILE = "dev-unseal.key"
+DEV_ROOT_TOKEN_FILE = "dev-root-token"
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    rng: Randomness
+    db: Database
+    barrier: Barrier
+    auditor: Auditor
+    policies: PolicyService
+    inventory: InventoryService
+    tokens: TokenService
+    operator: OperatorService
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build(
+    settings: Settings, clock: Clock | None = None, rng: Randomness | None = None
+) -> Container:
+    """Wire everything and apply migrations; does not unseal (see `startup`)."""
+    clock = clock or SystemClock()
+    rng = rng or SystemRandomness()
+    db = Database(DatabaseConfig(url=settings.database_url, data_dir=settings.data_dir))
+    db.migrate()
+    barrier = Barrier(db, clock, rng)
+    auditor = Auditor(_sinks(settings), clock)
+    policies = PolicyService(db, clock, cache_ttl=settings.token_cache_ttl)
+    inventory = InventoryService(db, clock, rng, policies)
+    tokens = TokenService(
+        db,
+        clock,
+        rng,
+        barrier,
+        policies,
+        inventory,
+        TokenLimits(cache_ttl=settings.token_cache_ttl),
+    )
+    inventory.add_revoker(tokens)
+    barrier.add_listener(tokens.on_unseal, tokens.on_seal)
+    barrier.add_listener(
+        lambda: auditor.set_audit_key(barrier.system_secret(AUDIT_KEY_NAME)),
+        lambda: auditor.set_audit_key(None),
+    )
+    operator = OperatorService(barrier, tokens, policies)
+    return Container(
+        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator
+    )
+
+
+def _sinks(settings: Settings) -> list[AuditSink]:
+    sinks: list[AuditSink] = [FileSink(p, name=f"file:{p}") for p in settings.audit_files]
+    if settings.audit_stdout:
+        sinks.append(StreamSink(sys.stdout))
+    if not sinks:
+        sinks.append(FileSink(settings.data_dir / "audit.log", name="file:audit.log"))
+    return sinks
+
+
+@dataclass(frozen=True)
+class StartupReport:
+    root_token: str | None
+    dev_shares_file: Path | None
+
+
+def startup(c: Container) -> StartupReport:
+    """Dev mode: initialise on first start and auto-unseal from the key file.
+    Production: auto-unseal when shares are configured (file or TESSERA_UNSEAL_KEYS)."""
+    s = c.settings
+    status = c.barrier.status()
+    if s.dev:
+        share_file = s.data_dir / DEV_SHARE_FILE
+        token_file = s.data_dir / DEV_ROOT_TOKEN_FILE
+        if not status.initialized:
+            result = c.operator.initialize(1, 1)
+            _write_secret_file(share_file, result.shares[0] + "\n")
+            _write_secret_file(token_file, result.root_token + "\n")
+        elif status.sealed:
+            _unseal_from(c, _read_shares(share_file))
+        root = token_file.read_text().strip() if token_file.exists() else None
+        return StartupReport(root_token=root, dev_shares_file=share_file)
+    shares = list(s.unseal_keys)
+    if s.unseal_key_file is not None:
+        shares += _read_shares(s.unseal_key_file)
+    if shares and status.initialized and status.sealed:
+        _unseal_from(c, shares)
+    return StartupReport(root_token=None, dev_shares_file=None)
+
+
+def _unseal_from(c: Container, shares: list[str]) -> None:
+    for share in shares:
+        if not c.barrier.sealed:
+            break
+        c.barrier.submit_share(share)
+    if c.barrier.sealed:
+        raise TesseraError("auto-unseal: the configured shares did not unseal Tessera")
+
+
+def _read_shares(path: Path) -> list[str]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TesseraError(f"cannot read unseal key file {path}: {exc.strerror}") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _write_secret_file(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(content)
+    os.chmod(path, 0o600)

@@ -1,0 +1,1 @@
+"""Barrier: envelope encryption and seal."""

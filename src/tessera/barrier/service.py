@@ -1,0 +1,255 @@
+"""The barrier: seal state, the root key, the keyring, and encryption of every stored secret.
+
+Only the keyring (wrapped by the root key) and the seal configuration are stored in the clear
+shape; everything else secret goes through `encrypt`/`decrypt` with an `AAD` naming its row.
+The root key lives only in memory between unseal and seal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tessera.barrier import aead, shamir
+from tessera.barrier.aead import AAD
+from tessera.barrier.keyring import Keyring
+from tessera.barrier.models import InitResult, SealStatus
+from tessera.core.clock import Clock
+from tessera.core.errors import (
+    AlreadyInitialized,
+    BarrierError,
+    InvalidRequest,
+    NotInitialized,
+    Sealed,
+    UnsealFailed,
+)
+from tessera.core.randomness import Randomness
+from tessera.storage.db import Database
+from tessera.storage.models import KeyringRow, SealConfigRow, SystemSecretRow
+
+_KEYRING_AAD = AAD("keyring", "1", "ciphertext").encode()
+MAX_SHARE_CHARS = 2048
+
+
+def encode_share(share: bytes) -> str:
+    return base64.b64encode(share).decode()
+
+
+def decode_share(text: str) -> bytes:
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > MAX_SHARE_CHARS:
+        raise UnsealFailed("the unseal share is empty or too long")
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise UnsealFailed("the unseal share is not valid base64") from None
+
+
+class Barrier:
+    """Seal/unseal/rotate and authenticated encryption with the active data key."""
+
+    def __init__(self, db: Database, clock: Clock, rng: Randomness) -> None:
+        self._db = db
+        self._clock = clock
+        self._rng = rng
+        self._lock = threading.RLock()
+        self._root_key: bytes | None = None
+        self._keyring: Keyring | None = None
+        self._pending: list[bytes] = []
+        self._config: SealConfigRow | None = None
+        self._on_unseal: list[Callable[[], None]] = []
+        self._on_seal: list[Callable[[], None]] = []
+
+    # -- listeners -------------------------------------------------------------------------
+    def add_listener(self, on_unseal: Callable[[], None], on_seal: Callable[[], None]) -> None:
+        """Services that cache keys load them on unseal and drop them on seal."""
+        self._on_unseal.append(on_unseal)
+        self._on_seal.append(on_seal)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def sealed(self) -> bool:
+        return self._keyring is None
+
+    def _seal_config(self) -> SealConfigRow | None:
+        if self._config is None:
+            with self._db.session() as s:
+                self._config = s.get(SealConfigRow, 1)
+        return self._config
+
+    def status(self) -> SealStatus:
+        cfg = self._seal_config()
+        keyring = self._keyring
+        return SealStatus(
+            initialized=cfg is not None,
+            sealed=keyring is None,
+            seal_type=cfg.seal_type if cfg else None,
+            threshold=cfg.secret_threshold if cfg else 0,
+            shares=cfg.secret_shares if cfg else 0,
+            progress=len(self._pending),
+            keyring_version=keyring.active if keyring else None,
+        )
+
+    # -- init / unseal / seal --------------------------------------------------------------
+    def initialize(self, shares: int, threshold: int) -> InitResult:
+        """Create the root key and keyring, split the root key, and leave the barrier unsealed."""
+        if not (1 <= threshold <= shares <= 255):
+            raise InvalidRequest("need 1 <= threshold <= shares <= 255")
+        root_key = self._rng.token_bytes(aead.KEY_SIZE)
+        parts = shamir.split(root_key, shares, threshold, self._rng)
+        now = self._clock.now()
+        keyring = Keyring.new(self._rng, now)
+        blob = aead.encrypt(root_key, 0, keyring.to_bytes(), _KEYRING_AAD, self._rng)
+        with self._lock:
+            try:
+                with self._db.session(write=True) as s:
+                    if s.get(SealConfigRow, 1) is not None:
+                        raise AlreadyInitialized("Tessera is already initialized")
+                    s.add(
+                        SealConfigRow(
+                            id=1,
+                            seal_type="shamir",
+                            secret_shares=shares,
+                            secret_threshold=threshold,
+                            created_at=now,
+                        )
+                    )
+                    s.flush()
+                    s.add(
+                        KeyringRow(
+                            id=1, ciphertext=blob, active_version=keyring.active, updated_at=now
+                        )
+                    )
+            except IntegrityError:
+                raise AlreadyInitialized("Tessera is already initialized") from None
+            self._config = None
+            self._activate(root_key, keyring)
+        return InitResult(shares=tuple(encode_share(p) for p in parts), threshold=threshold)
+
+    def submit_share(self, share_text: str) -> SealStatus:
+        """Add one share; at the threshold, reconstruct the root key and unseal (or reset)."""
+        cfg = self._seal_config()
+        if cfg is None:
+            raise NotInitialized("initialize Tessera before unsealing it")
+        share = decode_share(share_text)
+        with self._lock:
+            if not self.sealed:
+                return self.status()
+            if self._pending and len(share) != len(self._pending[0]):
+                raise UnsealFailed("the share does not belong to this key (wrong length)")
+            if any(p[:1] == share[:1] for p in self._pending):
+                raise UnsealFailed("this share was already submitted")
+            self._pending.append(share)
+            if len(self._pending) < cfg.secret_threshold:
+                return self.status()
+            parts, self._pending = self._pending, []
+            try:
+                root_key = shamir.combine(parts)
+            except shamir.ShamirError as exc:
+                raise UnsealFailed(f"the shares do not combine: {exc}; progress reset") from None
+            self.unseal_with_root_key(root_key)
+        return self.status()
+
+    def unseal_with_root_key(self, root_key: bytes) -> None:
+        with self._lock:
+            try:
+                keyring = self._load_keyring(root_key)
+            except BarrierError:
+                raise UnsealFailed(
+                    "the shares do not reconstruct the root key; progress reset"
+                ) from None
+            self._activate(root_key, keyring)
+
+    def reset_progress(self) -> SealStatus:
+        with self._lock:
+            self._pending = []
+        return self.status()
+
+    def seal(self) -> None:
+        """Drop the root key and keyring from memory (references; Python cannot wipe bytes)."""
+        with self._lock:
+            self._root_key = None
+            self._keyring = None
+            self._pending = []
+        for listener in self._on_seal:
+            listener()
+
+    def _activate(self, root_key: bytes, keyring: Keyring) -> None:
+        self._root_key, self._keyring, self._pending = root_key, keyring, []
+        for listener in self._on_unseal:
+            listener()
+
+    def _load_keyring(self, root_key: bytes) -> Keyring:
+        with self._db.session() as s:
+            row = s.get(KeyringRow, 1)
+        if row is None:
+            raise NotInitialized("no keyring stored")
+        return Keyring.from_bytes(aead.decrypt(root_key, row.ciphertext, _KEYRING_AAD))
+
+    # -- rotation --------------------------------------------------------------------------
+    def rotate(self) -> int:
+        """Add a keyring version and make it active; returns the new version."""
+        with self._lock:
+            root_key = self._require_root_key()
+            with self._db.session(write=True) as s:
+                row = s.execute(
+                    select(KeyringRow).where(KeyringRow.id == 1).with_for_update()
+                ).scalar_one()
+                current = Keyring.from_bytes(aead.decrypt(root_key, row.ciphertext, _KEYRING_AAD))
+                keyring = current.rotated(self._rng, self._clock.now())
+                row.ciphertext = aead.encrypt(
+                    root_key, 0, keyring.to_bytes(), _KEYRING_AAD, self._rng
+                )
+                row.active_version = keyring.active
+                row.updated_at = self._clock.now()
+            self._keyring = keyring
+            return keyring.active
+
+    def _require_root_key(self) -> bytes:
+        if self._root_key is None:
+            raise Sealed("Tessera is sealed")
+        return self._root_key
+
+    def _require_keyring(self) -> Keyring:
+        keyring = self._keyring
+        if keyring is None:
+            raise Sealed("Tessera is sealed")
+        return keyring
+
+    # -- encryption ------------------------------------------------------------------------
+    def encrypt(self, aad: AAD, plaintext: bytes) -> bytes:
+        keyring = self._require_keyring()
+        return aead.encrypt(keyring.active_key, keyring.active, plaintext, aad.encode(), self._rng)
+
+    def decrypt(self, aad: AAD, blob: bytes) -> bytes:
+        keyring = self._require_keyring()
+        version = aead.blob_version(blob)
+        if version not in keyring.keys:
+            # Another node rotated: reload the keyring once with the root key we hold.
+            with self._lock:
+                keyring = self._load_keyring(self._require_root_key())
+                self._keyring = keyring
+            if version not in keyring.keys:
+                raise BarrierError("ciphertext names an unknown key version")
+        return aead.decrypt(keyring.keys[version], blob, aad.encode())
+
+    # -- named system secrets --------------------------------------------------------------
+    def system_secret(self, name: str, size: int = 32) -> bytes:
+        """A named random secret (e.g. the token HMAC key), created on first use."""
+        aad = AAD("system_secrets", name, "ciphertext")
+        with self._db.session(write=True) as s:
+            row = s.get(SystemSecretRow, name)
+            if row is None:
+                value = self._rng.token_bytes(size)
+                s.add(
+                    SystemSecretRow(
+                        name=name, ciphertext=self.encrypt(aad, value), updated_at=self._clock.now()
+                    )
+                )
+                return value
+        return self.decrypt(aad, row.ciphertext)

@@ -1,0 +1,223 @@
+"""The typed HTTP client every CLI command (and later the agent) uses to reach the server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from tessera.api import schemas
+from tessera.config import DEFAULT_LISTEN
+
+M = TypeVar("M", bound=BaseModel)
+TOKEN_FILE = Path.home() / ".tessera-token"
+
+
+class ClientError(Exception):
+    """Anything that went wrong talking to the server, in one printable line."""
+
+    def __init__(self, message: str, status: int | None = None, type_uri: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.type_uri = type_uri
+
+
+def default_addr() -> str:
+    return os.environ.get("TESSERA_ADDR", f"http://{DEFAULT_LISTEN}")
+
+
+def default_token() -> str | None:
+    token = os.environ.get("TESSERA_TOKEN")
+    if token:
+        return token
+    try:
+        return TOKEN_FILE.read_text().strip() or None
+    except OSError:
+        return None
+
+
+class TesseraClient:
+    def __init__(self, addr: str, token: str | None, timeout: float = 30.0) -> None:
+        self.addr = addr.rstrip("/")
+        self.token = token
+        self._http = httpx.Client(base_url=self.addr, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        headers = {}
+        if auth:
+            if not self.token:
+                raise ClientError("no token: set TESSERA_TOKEN or run 'tessera login'")
+            headers["X-Tessera-Token"] = self.token
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            resp = self._http.request(method, path, json=json, params=clean, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                f"cannot reach Tessera at {self.addr}: {type(exc).__name__}"
+            ) from None
+        health = path == "/v1/sys/health" and resp.status_code in (501, 503)
+        if resp.status_code >= 400 and not health:
+            raise _error(resp)
+        return resp
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> M:
+        resp = self._send(method, path, json=json, params=params, auth=auth)
+        try:
+            return model.model_validate(resp.json())
+        except ValueError:
+            raise ClientError(
+                f"unexpected answer from {self.addr} (HTTP {resp.status_code})"
+            ) from None
+
+    # -- sys --------------------------------------------------------------------------------
+    def health(self) -> schemas.HealthOut:
+        return self._call("GET", "/v1/sys/health", schemas.HealthOut, auth=False)
+
+    def seal_status(self) -> schemas.SealStatusOut:
+        return self._call("GET", "/v1/sys/seal-status", schemas.SealStatusOut, auth=False)
+
+    def init(self, shares: int, threshold: int) -> schemas.InitOut:
+        body = {"secret_shares": shares, "secret_threshold": threshold}
+        return self._call("POST", "/v1/sys/init", schemas.InitOut, json=body, auth=False)
+
+    def unseal(self, key: str | None, reset: bool = False) -> schemas.SealStatusOut:
+        return self._call(
+            "POST",
+            "/v1/sys/unseal",
+            schemas.SealStatusOut,
+            json={"key": key, "reset": reset},
+            auth=False,
+        )
+
+    def seal(self) -> schemas.SealStatusOut:
+        return self._call("POST", "/v1/sys/seal", schemas.SealStatusOut)
+
+    def rotate(self) -> schemas.RotateOut:
+        return self._call("POST", "/v1/sys/rotate", schemas.RotateOut)
+
+    # -- tokens -----------------------------------------------------------------------------
+    def token_create(self, body: schemas.TokenCreateIn) -> schemas.TokenCreatedOut:
+        return self._call(
+            "POST",
+            "/v1/auth/token/create",
+            schemas.TokenCreatedOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def token_lookup_self(self) -> schemas.TokenOut:
+        return self._call("GET", "/v1/auth/token/lookup-self", schemas.TokenOut)
+
+    def token_lookup(
+        self, token: str | None = None, accessor: str | None = None
+    ) -> schemas.TokenOut:
+        if accessor is not None:
+            return self._call(
+                "POST",
+                "/v1/auth/token/lookup-accessor",
+                schemas.TokenOut,
+                json={"accessor": accessor},
+            )
+        return self._call("POST", "/v1/auth/token/lookup", schemas.TokenOut, json={"token": token})
+
+    def token_renew(
+        self, token: str | None, accessor: str | None, increment: str | None
+    ) -> schemas.TokenOut:
+        if token is None and accessor is None:
+            return self._call(
+                "POST", "/v1/auth/token/renew-self", schemas.TokenOut, json={"increment": increment}
+            )
+        body = {"token": token, "accessor": accessor, "increment": increment}
+        return self._call(
+            "POST",
+            "/v1/auth/token/renew",
+            schemas.TokenOut,
+            json={k: v for k, v in body.items() if v is not None},
+        )
+
+    def token_revoke(self, token: str | None, accessor: str | None) -> schemas.RevokedOut:
+        if accessor is not None:
+            return self._call(
+                "POST",
+                "/v1/auth/token/revoke-accessor",
+                schemas.RevokedOut,
+                json={"accessor": accessor},
+            )
+        if token is not None:
+            return self._call(
+                "POST", "/v1/auth/token/revoke", schemas.RevokedOut, json={"token": token}
+            )
+        return self._call("POST", "/v1/auth/token/revoke-self", schemas.RevokedOut)
+
+    # -- policies ---------------------------------------------------------------------------
+    def policy_write(self, name: str, doc: dict[str, Any]) -> schemas.PolicyOut:
+        return self._call("PUT", f"/v1/sys/policies/{name}", schemas.PolicyOut, json=doc)
+
+    def policy_read(self, name: str) -> schemas.PolicyOut:
+        return self._call("GET", f"/v1/sys/policies/{name}", schemas.PolicyOut)
+
+    def policy_list(self) -> schemas.NamesOut:
+        return self._call("GET", "/v1/sys/policies", schemas.NamesOut)
+
+    def policy_delete(self, name: str) -> None:
+        self._send("DELETE", f"/v1/sys/policies/{name}")
+
+    # -- identities and inventory -----------------------------------------------------------
+    def identity_create(self, body: schemas.IdentityIn) -> schemas.IdentityOut:
+        return self._call("POST", "/v1/identities", schemas.IdentityOut, json=body.model_dump())
+
+    def identity_list(self, **params: Any) -> schemas.IdentityPageOut:
+        return self._call("GET", "/v1/identities", schemas.IdentityPageOut, params=params)
+
+    def identity_show(self, name: str) -> schemas.IdentityOut:
+        return self._call("GET", f"/v1/identities/{name}", schemas.IdentityOut)
+
+    def identity_update(self, name: str, body: schemas.IdentityPatch) -> schemas.IdentityOut:
+        return self._call(
+            "PATCH",
+            f"/v1/identities/{name}",
+            schemas.IdentityOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def identity_decommission(self, name: str) -> schemas.DecommissionOut:
+        return self._call("POST", f"/v1/identities/{name}/decommission", schemas.DecommissionOut)
+
+    def credentials(self, **params: Any) -> schemas.CredentialPageOut:
+        return self._call(
+            "GET", "/v1/inventory/credentials", schemas.CredentialPageOut, params=params
+        )
+
+
+def _error(resp: httpx.Response) -> ClientError:
+    try:
+        body = resp.json()
+        title, detail = body.get("title", ""), body.get("detail", "")
+        message = f"{title}: {detail}" if detail and detail != title else str(title or detail)
+        return ClientError(
+            message or f"HTTP {resp.status_code}", resp.status_code, body.get("type")
+        )
+    except ValueError:
+        return ClientError(f"HTTP {resp.status_code} from server", resp.status_code)

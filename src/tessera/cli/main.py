@@ -1,0 +1,157 @@
+"""The `tessera` command: server, operator, login, token, policy, identity, inventory, audit."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from tessera.cli import identities, operator, policies, tokens
+from tessera.cli.client import TOKEN_FILE, ClientError, TesseraClient, default_addr
+from tessera.cli.output import console, fail
+from tessera.config import DEFAULT_LISTEN, Settings
+from tessera.core.errors import TesseraError
+
+app = typer.Typer(
+    help="Tessera: machine identity management.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(operator.app, name="operator")
+app.add_typer(tokens.app, name="token")
+app.add_typer(policies.app, name="policy")
+app.add_typer(identities.app, name="identity")
+app.add_typer(identities.inventory, name="inventory")
+audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+DEV_BANNER = """[bold red]
+==========================================================================
+  DEV MODE: auto-initialised and auto-unsealed from a key file on disk.
+  The unseal key and root token sit next to the data. NOT FOR PRODUCTION.
+==========================================================================[/]"""
+
+
+@app.command()
+def server(
+    dev: bool = typer.Option(
+        False, "--dev", help="Auto-init and auto-unseal (not for production)."
+    ),
+    data_dir: Path = typer.Option(Path("tessera-data"), "--data-dir", envvar="TESSERA_DATA_DIR"),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        envvar="TESSERA_DATABASE_URL",
+        help="postgresql://… (default: SQLite in data dir)",
+    ),
+    listen: str = typer.Option(DEFAULT_LISTEN, "--listen", envvar="TESSERA_LISTEN"),
+    audit_file: list[Path] = typer.Option(
+        [],
+        "--audit-file",
+        envvar="TESSERA_AUDIT_FILE",
+        help="Audit log file (repeat for several sinks).",
+    ),
+    audit_stdout: bool = typer.Option(False, "--audit-stdout", help="Also audit to stdout."),
+    unseal_key_file: Path | None = typer.Option(
+        None, "--unseal-key-file", envvar="TESSERA_UNSEAL_KEY_FILE"
+    ),
+    max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", min=1024),
+) -> None:
+    """Run the Tessera server."""
+    import uvicorn
+
+    from tessera.api import create_app
+    from tessera.app import build, startup
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    env_keys = os.environ.get("TESSERA_UNSEAL_KEYS", "")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        listen=listen,
+        dev=dev,
+        audit_files=tuple(audit_file),
+        audit_stdout=audit_stdout,
+        unseal_key_file=unseal_key_file,
+        unseal_keys=tuple(k.strip() for k in env_keys.replace(",", "\n").splitlines() if k.strip()),
+        max_body_bytes=max_body_bytes,
+    )
+    try:
+        host, port = settings.host_port
+    except ValueError:
+        raise fail(f"--listen must be host:port, got {listen!r}") from None
+    try:
+        container = build(settings)
+        report = startup(container)
+    except TesseraError as exc:
+        raise fail(exc.detail) from None
+    if dev:
+        console.print(DEV_BANNER)
+    typer.echo(f"Tessera listening on {settings.url}")
+    if report.root_token:
+        typer.echo(f"Root token: {report.root_token}")
+        typer.echo(f"  export TESSERA_ADDR={settings.url} TESSERA_TOKEN={report.root_token}")
+    if container.barrier.status().sealed:
+        console.print("Tessera is sealed (or not initialised): tessera operator init / unseal")
+    config = uvicorn.Config(
+        create_app(container),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        container.close()
+
+
+@app.command()
+def login(
+    token: str | None = typer.Argument(None, help="Token; prompted (hidden) if omitted."),
+    addr: str | None = typer.Option(None, "--addr", envvar="TESSERA_ADDR"),
+) -> None:
+    """Check a token against the server and store it in ~/.tessera-token (mode 0600)."""
+    token = token or typer.prompt("Token", hide_input=True)
+    c = TesseraClient(addr or default_addr(), token)
+    try:
+        info = c.token_lookup_self()
+    except ClientError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        c.close()
+    fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    console.print(
+        f"Logged in as {info.display_name} (policies: {', '.join(info.policies)}).", highlight=False
+    )
+
+
+@audit_app.command("verify")
+def audit_verify(file: Path) -> None:
+    """Check an audit log's hash chain; report the first edited, removed or reordered line."""
+    from tessera.audit import verify_file
+
+    if not file.is_file():
+        raise fail(f"{file} is not a readable file")
+    result = verify_file(file)
+    if result.ok:
+        console.print(f"OK: {result.lines} lines, chain intact.", highlight=False)
+        return
+    raise fail(result.reason)
+
+
+def main() -> None:
+    try:
+        app()
+    except ValidationError as exc:
+        # a CLI value the request schema refuses (e.g. an over-long name)
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        raise SystemExit(f"Error: {field}: {first.get('msg')}") from None

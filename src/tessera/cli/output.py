@@ -1,0 +1,69 @@
+"""Rendering for the CLI: rich tables for people, JSON for scripts; errors as one line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOpt = typer.Option(Output.table, "--output", "-o", help="table or json")
+
+
+def emit(
+    data: BaseModel | Sequence[BaseModel] | dict[str, Any],
+    output: Output,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print one object as key/value rows or a list as a table; `json` prints it verbatim."""
+    if isinstance(data, BaseModel):
+        plain: Any = data.model_dump(mode="json")
+    elif isinstance(data, dict):
+        plain = data
+    else:
+        plain = [d.model_dump(mode="json") for d in data]
+    if output is Output.json:
+        typer.echo(json.dumps(plain, indent=2, sort_keys=True))
+        return
+    if isinstance(plain, dict):
+        table = Table(show_header=False, title=title, box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in plain.items():
+            table.add_row(key, _cell(value))
+    else:
+        cols = list(columns or (plain[0].keys() if plain else []))
+        table = Table(title=title)
+        for col in cols:
+            table.add_column(col)
+        for row in plain:
+            table.add_row(*[_cell(row.get(col)) for col in cols])
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list | dict):
+        return json.dumps(value) if value else "-"
+    return str(value)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)

@@ -1,0 +1,202 @@
+"""Identities (non-human actors) and credentials (the inventory spine) as domain objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+from tessera.core.errors import InvalidRequest
+
+
+class IdentityKind(StrEnum):
+    WORKLOAD = "workload"
+    SERVICE_ACCOUNT = "service_account"
+    DEVICE = "device"
+    PIPELINE = "pipeline"
+    BOT = "bot"
+    OPERATOR = "operator"
+
+
+class IdentityStatus(StrEnum):
+    ACTIVE = "active"
+    DECOMMISSIONED = "decommissioned"
+
+
+class CredentialKind(StrEnum):
+    """Every kind of machine credential; later domains add rows of their kind, not new tables."""
+
+    TESSERA_TOKEN = "tessera_token"
+    X509_CERTIFICATE = "x509_certificate"
+    SSH_CERTIFICATE = "ssh_certificate"
+    SSH_KEY = "ssh_key"
+    PRIVATE_KEY = "private_key"
+    API_KEY = "api_key"
+    OAUTH_CLIENT = "oauth_client"
+    OAUTH_TOKEN = "oauth_token"
+    STATIC_SECRET = "static_secret"
+    DYNAMIC_LEASE = "dynamic_lease"
+    SPIFFE_SVID = "spiffe_svid"
+    LEAKED_SECRET = "leaked_secret"
+
+
+class CredentialSource(StrEnum):
+    MANAGED = "managed"
+    DISCOVERED = "discovered"
+
+
+class CredentialStatus(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    EXPIRED = "expired"  # a query filter: active with not_after in the past
+
+
+class LocationKind(StrEnum):
+    ISSUED = "issued"
+    FILE = "file"
+    GIT = "git"
+    ENDPOINT = "endpoint"
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
+MAX_LABELS = 64
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    if not NAME_RE.fullmatch(name):
+        raise InvalidRequest(
+            f"{what} must be 1-255 characters of letters, digits and . _ : @ -, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def validate_owner(owner: str) -> str:
+    stripped = owner.strip()
+    if not stripped or len(stripped) > 255 or any(ord(c) < 32 for c in stripped):
+        raise InvalidRequest("owner is required: a team or person, 1-255 printable characters")
+    return stripped
+
+
+def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    if len(labels) > MAX_LABELS:
+        raise InvalidRequest(f"at most {MAX_LABELS} labels")
+    for key, value in labels.items():
+        if not LABEL_KEY_RE.fullmatch(key):
+            raise InvalidRequest(f"label key {key!r} is not valid")
+        if len(value) > 255 or any(ord(c) < 32 for c in value):
+            raise InvalidRequest(f"label {key!r} has an invalid value")
+    return dict(labels)
+
+
+@dataclass(frozen=True)
+class Identity:
+    id: str
+    name: str
+    kind: IdentityKind
+    owner: str
+    environment: str
+    labels: Mapping[str, str]
+    spiffe_id: str | None
+    status: IdentityStatus
+    created_at: datetime
+    updated_at: datetime
+    decommissioned_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Location:
+    kind: LocationKind
+    location: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class Credential:
+    id: str
+    kind: CredentialKind
+    fingerprint: str
+    name: str
+    identity_id: str | None
+    owner: str | None
+    source: CredentialSource
+    status: CredentialStatus
+    issued_at: datetime | None
+    not_after: datetime | None
+    last_used_at: datetime | None
+    last_rotated_at: datetime | None
+    attributes: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    locations: tuple[Location, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateIdentityRequest:
+    name: str
+    owner: str
+    kind: IdentityKind = IdentityKind.WORKLOAD
+    environment: str = "default"
+    labels: Mapping[str, str] = field(default_factory=dict)
+    spiffe_id: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateIdentityRequest:
+    owner: str | None = None
+    environment: str | None = None
+    labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class IdentityQuery:
+    kind: IdentityKind | None = None
+    owner: str | None = None
+    environment: str | None = None
+    status: IdentityStatus | None = None
+    label: tuple[str, str] | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class CredentialQuery:
+    kind: CredentialKind | None = None
+    source: CredentialSource | None = None
+    owner: str | None = None
+    identity: str | None = None
+    status: CredentialStatus | None = None
+    expiring_within: timedelta | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: tuple[T, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class RecordCredential:
+    """What an issuing or discovering domain tells the inventory about one credential."""
+
+    kind: CredentialKind
+    fingerprint: str
+    name: str
+    source: CredentialSource
+    identity_id: str | None = None
+    owner: str | None = None
+    issued_at: datetime | None = None
+    not_after: datetime | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    location: tuple[LocationKind, str] | None = None

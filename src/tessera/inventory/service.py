@@ -1,0 +1,253 @@
+"""Identity and inventory use cases. Other domains record their credentials through
+`InventoryService.record`, inside their own transaction, so no credential exists without its row."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tessera.auth.models import Principal
+from tessera.core.clock import Clock
+from tessera.core.errors import Conflict, InvalidRequest, NotFound
+from tessera.core.ids import new_ulid
+from tessera.core.paging import check_limit, decode_cursor
+from tessera.core.randomness import Randomness
+from tessera.inventory import repository as repo
+from tessera.inventory.models import (
+    CreateIdentityRequest,
+    Credential,
+    CredentialQuery,
+    CredentialStatus,
+    Identity,
+    IdentityQuery,
+    IdentityStatus,
+    Page,
+    RecordCredential,
+    UpdateIdentityRequest,
+    validate_labels,
+    validate_name,
+    validate_owner,
+)
+from tessera.inventory.ports import Authorizer, CredentialRevoker
+from tessera.policy.models import Capability
+from tessera.storage.db import Database
+from tessera.storage.models import CredentialLocationRow, CredentialRow, IdentityRow
+
+MAX_SPIFFE_ID = 2048
+
+
+class InventoryService:
+    """Identities and the credential spine."""
+
+    def __init__(self, db: Database, clock: Clock, rng: Randomness, authz: Authorizer) -> None:
+        self._db = db
+        self._clock = clock
+        self._rng = rng
+        self._authz = authz
+        self._revokers: list[CredentialRevoker] = []
+
+    def add_revoker(self, revoker: CredentialRevoker) -> None:
+        self._revokers.append(revoker)
+
+    # -- identities ------------------------------------------------------------------------
+    def create_identity(self, principal: Principal, req: CreateIdentityRequest) -> Identity:
+        name = validate_name(req.name, "identity name")
+        self._authz.authorize(principal, f"identities/{name}", Capability.CREATE)
+        owner = validate_owner(req.owner)
+        environment = validate_name(req.environment, "environment")
+        labels = validate_labels(req.labels)
+        if req.spiffe_id is not None and (
+            not req.spiffe_id.startswith("spiffe://") or len(req.spiffe_id) > MAX_SPIFFE_ID
+        ):
+            raise InvalidRequest("spiffe_id must be a spiffe:// URI of at most 2048 characters")
+        now = self._clock.now()
+        row = IdentityRow(
+            id=new_ulid(self._clock, self._rng),
+            name=name,
+            kind=req.kind.value,
+            owner=owner,
+            environment=environment,
+            labels=labels,
+            spiffe_id=req.spiffe_id,
+            status=IdentityStatus.ACTIVE.value,
+            created_at=now,
+            updated_at=now,
+            decommissioned_at=None,
+        )
+        try:
+            with self._db.session(write=True) as s:
+                if repo.get_identity_row(s, name) is not None:
+                    raise Conflict(f"an identity named {name!r} already exists")
+                s.add(row)
+        except IntegrityError:
+            raise Conflict(f"an identity named {name!r} already exists") from None
+        return repo.identity_from_row(row)
+
+    def get_identity(self, principal: Principal, name: str) -> Identity:
+        self._authz.authorize(principal, f"identities/{validate_name(name)}", Capability.READ)
+        with self._db.session() as s:
+            return repo.identity_from_row(self._require(s, name))
+
+    def list_identities(self, principal: Principal, query: IdentityQuery) -> Page[Identity]:
+        self._authz.authorize(principal, "identities", Capability.LIST)
+        check_limit(query.limit)
+        with self._db.session() as s:
+            return repo.list_identities(s, query, decode_cursor(query.cursor))
+
+    def update_identity(
+        self, principal: Principal, name: str, req: UpdateIdentityRequest
+    ) -> Identity:
+        self._authz.authorize(principal, f"identities/{validate_name(name)}", Capability.UPDATE)
+        with self._db.session(write=True) as s:
+            row = self._require(s, name)
+            if row.status == IdentityStatus.DECOMMISSIONED.value:
+                raise Conflict(f"identity {name!r} is decommissioned")
+            if req.owner is not None:
+                row.owner = validate_owner(req.owner)
+                # the identity's credentials follow its owner unless a discovery set one
+                s.execute(
+                    update(CredentialRow)
+                    .where(CredentialRow.identity_id == row.id)
+                    .values(owner=row.owner, updated_at=self._clock.now())
+                )
+            if req.environment is not None:
+                row.environment = validate_name(req.environment, "environment")
+            if req.labels is not None:
+                row.labels = validate_labels(req.labels)
+            row.updated_at = self._clock.now()
+            return repo.identity_from_row(row)
+
+    def decommission(self, principal: Principal, name: str) -> tuple[Identity, int]:
+        """Mark the identity decommissioned and revoke its credentials in one transaction.
+        Idempotent; returns the identity and how many credentials were revoked now."""
+        self._authz.authorize(
+            principal, f"identities/{validate_name(name)}/decommission", Capability.UPDATE
+        )
+        now = self._clock.now()
+        with self._db.session(write=True) as s:
+            row = self._require(s, name)
+            revoked = sum(r.revoke_for_identity(s, row.id, now) for r in self._revokers)
+            if row.status != IdentityStatus.DECOMMISSIONED.value:
+                row.status = IdentityStatus.DECOMMISSIONED.value
+                row.decommissioned_at = now
+                row.updated_at = now
+            return repo.identity_from_row(row), revoked
+
+    def identity_id_for(self, session: Session, name: str) -> str:
+        """Resolve a name to an active identity id, for services binding credentials to it."""
+        row = self._require(session, name)
+        if row.status != IdentityStatus.ACTIVE.value:
+            raise Conflict(f"identity {name!r} is decommissioned")
+        return row.id
+
+    def _require(self, session: Session, name: str) -> IdentityRow:
+        row = repo.get_identity_row(session, name)
+        if row is None:
+            raise NotFound(f"no identity named {name!r}")
+        return row
+
+    # -- credentials -----------------------------------------------------------------------
+    def list_credentials(self, principal: Principal, query: CredentialQuery) -> Page[Credential]:
+        self._authz.authorize(principal, "inventory/credentials", Capability.LIST)
+        check_limit(query.limit)
+        with self._db.session() as s:
+            identity_id = None
+            if query.identity is not None:
+                found = repo.get_identity_row(s, query.identity)
+                if found is None:
+                    return Page((), None)
+                identity_id = found.id
+            return repo.list_credentials(
+                s, query, decode_cursor(query.cursor), self._clock.now(), identity_id
+            )
+
+    def get_credential(self, principal: Principal, credential_id: str) -> Credential:
+        if not credential_id.isalnum() or len(credential_id) > 32:
+            raise NotFound("no such credential")
+        self._authz.authorize(principal, f"inventory/credentials/{credential_id}", Capability.READ)
+        with self._db.session() as s:
+            row = s.get(CredentialRow, credential_id)
+            if row is None:
+                raise NotFound("no such credential")
+            return repo.credential_from_row(row, repo.locations_of(s, row.id))
+
+    def record(self, session: Session, rec: RecordCredential) -> str:
+        """Insert or refresh the inventory row for (kind, fingerprint); add its location.
+        Runs in the caller's transaction. Returns the credential id."""
+        now = self._clock.now()
+        row = session.execute(
+            select(CredentialRow).where(
+                CredentialRow.kind == rec.kind.value, CredentialRow.fingerprint == rec.fingerprint
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            row = CredentialRow(
+                id=new_ulid(self._clock, self._rng),
+                kind=rec.kind.value,
+                fingerprint=rec.fingerprint,
+                name=rec.name[:512],
+                identity_id=rec.identity_id,
+                owner=rec.owner,
+                source=rec.source.value,
+                status=CredentialStatus.ACTIVE.value,
+                issued_at=rec.issued_at,
+                not_after=rec.not_after,
+                last_used_at=None,
+                last_rotated_at=rec.issued_at,
+                attributes=dict(rec.attributes),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+        else:
+            row.updated_at = now
+        if rec.location is not None:
+            kind, where = rec.location
+            loc = session.execute(
+                select(CredentialLocationRow).where(
+                    CredentialLocationRow.credential_id == row.id,
+                    CredentialLocationRow.kind == kind.value,
+                    CredentialLocationRow.location == where,
+                )
+            ).scalar_one_or_none()
+            if loc is None:
+                session.add(
+                    CredentialLocationRow(
+                        credential_id=row.id,
+                        kind=kind.value,
+                        location=where[:1024],
+                        first_seen_at=now,
+                        last_seen_at=now,
+                    )
+                )
+            else:
+                loc.last_seen_at = now
+        return row.id
+
+    def set_status(
+        self,
+        session: Session,
+        kind_fingerprints: list[tuple[str, str]],
+        status: CredentialStatus,
+        now: datetime,
+    ) -> None:
+        """Move credentials to a new status (e.g. revoked) in the caller's transaction."""
+        for kind, fingerprint in kind_fingerprints:
+            session.execute(
+                update(CredentialRow)
+                .where(CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint)
+                .values(status=status.value, updated_at=now)
+            )
+
+    def set_not_after(
+        self, session: Session, kind: str, fingerprint: str, not_after: datetime | None
+    ) -> None:
+        session.execute(
+            update(CredentialRow)
+            .where(CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint)
+            .values(not_after=not_after, updated_at=self._clock.now())
+        )

@@ -1,0 +1,152 @@
+"""Stored policies and the `authorize` entry point every service calls before doing work."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tessera.auth.models import Principal
+from tessera.core.clock import Clock
+from tessera.core.context import annotate_decision
+from tessera.core.errors import NotFound, PermissionDenied
+from tessera.policy.engine import evaluate
+from tessera.policy.models import (
+    DEFAULT_POLICY,
+    ROOT_POLICY,
+    Capability,
+    Decision,
+    Policy,
+    validate_policy_name,
+)
+from tessera.storage.db import Database
+from tessera.storage.models import PolicyRow
+
+BUILTIN = {"root": ROOT_POLICY, "default": DEFAULT_POLICY}
+
+
+class PolicyService:
+    """CRUD on policies plus cached resolution of names to `Policy` objects.
+
+    The cache lives `cache_ttl` seconds so a change on another node applies within that time;
+    changes on this node apply at once.
+    """
+
+    def __init__(self, db: Database, clock: Clock, cache_ttl: float = 1.0) -> None:
+        self._db = db
+        self._clock = clock
+        self._ttl = cache_ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[Policy | None, float]] = {}
+
+    # -- decisions -------------------------------------------------------------------------
+    def authorize(
+        self, principal: Principal, path: str, capability: Capability, *, sudo: bool = False
+    ) -> Decision:
+        """Evaluate and record the decision for the audit trail; raise when denied."""
+        decision = evaluate(principal.policies, path, capability, require_sudo=sudo)
+        annotate_decision(
+            {
+                "path": path,
+                "capability": capability.value,
+                "allowed": decision.allowed,
+                "reasons": list(decision.reasons),
+            }
+        )
+        if not decision.allowed:
+            raise PermissionDenied(f"permission denied: {capability.value} on {path!r}")
+        return decision
+
+    def resolve(self, names: tuple[str, ...]) -> tuple[Policy, ...]:
+        """Policies for a token; names that no longer exist are skipped (they grant nothing)."""
+        now = self._clock.monotonic()
+        result: list[Policy] = []
+        missing: list[str] = []
+        for name in names:
+            if name in BUILTIN:
+                result.append(BUILTIN[name])
+                continue
+            hit = self._cache.get(name)
+            if hit is not None and now - hit[1] < self._ttl:
+                if hit[0] is not None:
+                    result.append(hit[0])
+            else:
+                missing.append(name)
+        if missing:
+            with self._db.session() as s:
+                rows = {
+                    r.name: r
+                    for r in s.execute(
+                        select(PolicyRow).where(PolicyRow.name.in_(missing))
+                    ).scalars()
+                }
+            with self._lock:
+                for name in missing:
+                    row = rows.get(name)
+                    policy = Policy.from_document(name, row.document) if row else None
+                    self._cache[name] = (policy, now)
+                    if policy is not None:
+                        result.append(policy)
+        return tuple(result)
+
+    # -- CRUD ------------------------------------------------------------------------------
+    def write(self, principal: Principal, name: str, document: dict[str, Any]) -> Policy:
+        validate_policy_name(name)
+        self._authz_write(principal, name)
+        policy = Policy.from_document(name, document)
+        now = self._clock.now()
+        with self._db.session(write=True) as s:
+            row = s.get(PolicyRow, name)
+            if row is None:
+                s.add(
+                    PolicyRow(
+                        name=name, document=policy.to_document(), created_at=now, updated_at=now
+                    )
+                )
+            else:
+                row.document = policy.to_document()
+                row.updated_at = now
+        self._forget(name)
+        return policy
+
+    def read(self, principal: Principal, name: str) -> Policy:
+        validate_policy_name(name, allow_reserved=True)
+        self.authorize(principal, f"sys/policies/{name}", Capability.READ)
+        if name in BUILTIN:
+            return BUILTIN[name]
+        with self._db.session() as s:
+            row = s.get(PolicyRow, name)
+        if row is None:
+            raise NotFound(f"no policy named {name!r}")
+        return Policy.from_document(name, row.document)
+
+    def list(self, principal: Principal) -> list[str]:
+        self.authorize(principal, "sys/policies", Capability.LIST)
+        with self._db.session() as s:
+            return sorted([*BUILTIN, *s.execute(select(PolicyRow.name)).scalars()])
+
+    def delete(self, principal: Principal, name: str) -> None:
+        validate_policy_name(name)
+        self.authorize(principal, f"sys/policies/{name}", Capability.DELETE)
+        with self._db.session(write=True) as s:
+            row = s.get(PolicyRow, name)
+            if row is None:
+                raise NotFound(f"no policy named {name!r}")
+            s.delete(row)
+        self._forget(name)
+
+    def exists(self, session: Session, name: str) -> bool:
+        return name in BUILTIN or session.get(PolicyRow, name) is not None
+
+    def _authz_write(self, principal: Principal, name: str) -> None:
+        # create for new policies and update for existing ones, as a path ACL would expect
+        with self._db.session() as s:
+            exists = s.get(PolicyRow, name) is not None
+        cap = Capability.UPDATE if exists else Capability.CREATE
+        self.authorize(principal, f"sys/policies/{name}", cap)
+
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._cache.pop(name, None)

@@ -1,0 +1,153 @@
+"""Tables. Secret material only ever lands in `LargeBinary` columns written through the barrier."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+UTCDateTime = DateTime(timezone=True)
+
+
+class SealConfigRow(Base):
+    """How the root key is protected: Shamir shares (`shamir`) and their counts. One row."""
+
+    __tablename__ = "seal_config"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seal_type: Mapped[str] = mapped_column(String(32))
+    secret_shares: Mapped[int] = mapped_column(Integer)
+    secret_threshold: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KeyringRow(Base):
+    """The data-key keyring, AES-256-GCM-encrypted under the root key. One row."""
+
+    __tablename__ = "keyring"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    active_version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SystemSecretRow(Base):
+    """Named internal secrets (token HMAC key, audit key), stored through the barrier."""
+
+    __tablename__ = "system_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PolicyRow(Base):
+    __tablename__ = "policies"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TokenRow(Base):
+    """A token, known only by its keyed hash; the accessor is its public handle."""
+
+    __tablename__ = "tokens"
+    accessor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    parent_accessor: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("tokens.accessor"), index=True
+    )
+    policies: Mapped[list[str]] = mapped_column(JSON)
+    display_name: Mapped[str] = mapped_column(String(256))
+    identity_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("identities.id"), index=True
+    )
+    meta: Mapped[dict[str, str]] = mapped_column(JSON)
+    renewable: Mapped[bool] = mapped_column(Boolean)
+    ttl_seconds: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    max_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+
+
+class IdentityRow(Base):
+    __tablename__ = "identities"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    environment: Mapped[str] = mapped_column(String(64), index=True)
+    labels: Mapped[dict[str, str]] = mapped_column(JSON)
+    spiffe_id: Mapped[str | None] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decommissioned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CredentialRow(Base):
+    """The inventory spine: one row per credential, issued or discovered, of any kind."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (
+        UniqueConstraint("kind", "fingerprint"),
+        Index("ix_credentials_not_after_id", "not_after", "id"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(512))
+    identity_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("identities.id"), index=True
+    )
+    owner: Mapped[str | None] = mapped_column(String(255), index=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CredentialLocationRow(Base):
+    """Where a credential was seen (file, repo, endpoint, or issued by Tessera)."""
+
+    __tablename__ = "credential_locations"
+    __table_args__ = (UniqueConstraint("credential_id", "kind", "location"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    credential_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("credentials.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))
+    location: Mapped[str] = mapped_column(String(1024))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
