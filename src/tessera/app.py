@@ -66,6 +66,7 @@ def build(
         TokenLimits(cache_ttl=settings.token_cache_ttl),
     )
     inventory.add_revoker(tokens)
+    policies.on_change(tokens.clear_cache)
     barrier.add_listener(tokens.on_unseal, tokens.on_seal)
     barrier.add_listener(
         lambda: auditor.set_audit_key(barrier.system_secret(AUDIT_KEY_NAME)),

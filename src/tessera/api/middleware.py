@@ -74,8 +74,12 @@ class GateMiddleware:
         path: str = scope["path"]
         status = 500
 
+        body = _BodyLimit(receive, self.max_body)
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status
+            if body.exceeded and not body.answering:
+                return  # the app saw a disconnect; the 413 below is the answer
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
@@ -93,7 +97,15 @@ class GateMiddleware:
                 except AuditUnavailable as exc:
                     await problem_response(exc)(scope, receive, send_wrapper)
                     return
-            await self.app(scope, self._limited(receive), send_wrapper)
+            try:
+                await self.app(scope, body.receive, send_wrapper)
+            except Exception:
+                if not body.exceeded:
+                    raise
+            if body.exceeded:
+                body.answering = True
+                too_large = PayloadTooLarge(f"the body limit is {self.max_body} bytes")
+                await problem_response(too_large)(scope, receive, send_wrapper)
         finally:
             current_request.reset(reset)
             if not quiet:
@@ -128,21 +140,6 @@ class GateMiddleware:
                 return Sealed("Tessera is sealed; unseal it with the key shares")
         return None
 
-    def _limited(self, receive: Receive) -> Receive:
-        seen = 0
-        limit = self.max_body
-
-        async def wrapped() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise PayloadTooLarge(f"the body limit is {limit} bytes")
-            return message
-
-        return wrapped
-
     def _request_data(self, scope: Scope, ctx: RequestContext) -> dict[str, Any]:
         token = None
         for name, value in scope["headers"]:
@@ -166,3 +163,26 @@ class GateMiddleware:
         # the request line was written; a failing sink is counted and logged by the auditor
         with contextlib.suppress(AuditUnavailable):
             self.c.auditor.emit("response", ctx.request_id, data)
+
+
+class _BodyLimit:
+    """Counts body bytes as they stream in; past the limit the app sees a disconnect and the
+    gate answers 413 itself, so nothing past the limit is buffered or parsed."""
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._seen = 0
+        self.exceeded = False
+        self.answering = False
+
+    async def receive(self) -> Message:
+        if self.exceeded:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._seen += len(message.get("body", b""))
+            if self._seen > self._limit:
+                self.exceeded = True
+                return {"type": "http.disconnect"}
+        return message

@@ -1,13 +1,5 @@
-"""Authentication: tokens and the Principal they resolve to."""
+"""Authentication: tokens and the Principal they resolve to (service in `auth.service`)."""
 
 from tessera.auth.models import CreatedToken, CreateTokenRequest, Principal, TokenInfo
-from tessera.auth.service import TokenLimits, TokenService
 
-__all__ = [
-    "CreateTokenRequest",
-    "CreatedToken",
-    "Principal",
-    "TokenInfo",
-    "TokenLimits",
-    "TokenService",
-]
+__all__ = ["CreateTokenRequest", "CreatedToken", "Principal", "TokenInfo"]

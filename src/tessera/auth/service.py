@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tessera.auth import tokens
 from tessera.auth.models import CreatedToken, CreateTokenRequest, Principal, TokenInfo
-from tessera.auth.ports import TokenKeySource
+from tessera.auth.ports import InventoryPort, PolicyPort, TokenKeySource
 from tessera.auth.repository import info_from_row
 from tessera.core.clock import Clock, as_utc
 from tessera.core.context import annotate_auth
@@ -37,9 +37,7 @@ from tessera.inventory.models import (
     LocationKind,
     RecordCredential,
 )
-from tessera.inventory.service import InventoryService
 from tessera.policy.models import Capability, validate_policy_name
-from tessera.policy.service import PolicyService
 from tessera.storage.db import Database
 from tessera.storage.models import IdentityRow, TokenRow
 
@@ -68,8 +66,8 @@ class TokenService:
         clock: Clock,
         rng: Randomness,
         keys: TokenKeySource,
-        policies: PolicyService,
-        inventory: InventoryService,
+        policies: PolicyPort,
+        inventory: InventoryPort,
         limits: TokenLimits | None = None,
     ) -> None:
         self._db = db

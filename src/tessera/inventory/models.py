@@ -62,15 +62,18 @@ class LocationKind(StrEnum):
     ENDPOINT = "endpoint"
 
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,254}$")
+# Printable ASCII without whitespace and without what paths and globs give meaning to
+# (/ \ % * + ? #): names are stored verbatim, even SQL-looking ones, and never interpolated.
+NAME_RE = re.compile(r"^[A-Za-z0-9][!-~]{0,254}$")
+_NAME_FORBIDDEN = frozenset("/\\%*+?#")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$")
 MAX_LABELS = 64
 
 
 def validate_name(name: str, what: str = "name") -> str:
-    if not NAME_RE.fullmatch(name):
+    if not NAME_RE.fullmatch(name) or any(c in _NAME_FORBIDDEN for c in name):
         raise InvalidRequest(
-            f"{what} must be 1-255 characters of letters, digits and . _ : @ -, "
+            f"{what} must be 1-255 printable characters without spaces or / \\ % * + ? #, "
             "starting with a letter or digit"
         )
     return name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +41,11 @@ class PolicyService:
         self._ttl = cache_ttl
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[Policy | None, float]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Called after a policy is written or deleted (e.g. to drop cached principals)."""
+        self._listeners.append(listener)
 
     # -- decisions -------------------------------------------------------------------------
     def authorize(
@@ -150,3 +156,5 @@ class PolicyService:
     def _forget(self, name: str) -> None:
         with self._lock:
             self._cache.pop(name, None)
+        for listener in self._listeners:
+            listener()
