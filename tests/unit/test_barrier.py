@@ -44,7 +44,7 @@ class RecordingRandomness:
         self.outputs.append(out)
         return out
 
-    def keys(self) -> list[bytes]:
+    def key_outputs(self) -> list[bytes]:
         return [o for o in self.outputs if len(o) == aead.KEY_SIZE]
 
 
@@ -357,9 +357,9 @@ def test_no_key_in_clear_in_the_database(
     with db.session() as s:
         ring = s.get(KeyringRow, 1).ciphertext
         assert s.execute(select(KeyringRow.active_version)).scalar_one() == 2
-    root_key = _find_key(rng.keys(), ring, KEYRING_AAD)
-    data_key_2 = _find_key(rng.keys(), blob_v2, SECRET_AAD)
-    data_keys = [k for k in rng.keys() if k != root_key]
+    root_key = _find_key(rng.key_outputs(), ring, KEYRING_AAD)
+    data_key_2 = _find_key(rng.key_outputs(), blob_v2, SECRET_AAD)
+    data_keys = [k for k in rng.key_outputs() if k != root_key]
     assert data_key_2 in data_keys and len(data_keys) == 2
     assert b'"keys"' not in ring and b"active" not in ring
 

@@ -397,13 +397,12 @@ class TokenService:
             frontier = [c for c in children if c not in seen]
         if not seen:
             return 0
-        live = list(
-            s.execute(
-                select(TokenRow.accessor, TokenRow.token_hash).where(
-                    TokenRow.accessor.in_(seen), TokenRow.revoked_at.is_(None)
-                )
-            ).tuples()
+        rows = s.execute(
+            select(TokenRow.accessor, TokenRow.token_hash).where(
+                TokenRow.accessor.in_(seen), TokenRow.revoked_at.is_(None)
+            )
         )
+        live = [(accessor, digest) for accessor, digest in rows]
         if not live:
             return 0
         s.execute(
