@@ -380,6 +380,33 @@ def test_barrier_row_swap_fails_and_other_node_sees_rotation(env: Env) -> None:
     assert other.decrypt(AAD("system_secrets", "A", "ciphertext"), blob_a) == value_a
 
 
+def test_two_nodes_first_use_of_a_system_secret(env: Env) -> None:
+    other = Barrier(env.c.db, env.clock, SystemRandomness())
+    for share in env.shares[:2]:
+        other.submit_share(share)
+    errors: list[BaseException] = []
+    values: dict[tuple[int, int], bytes] = {}
+    for i in range(20):
+        gate = threading.Barrier(2)
+
+        def first_use(node: int, b: Barrier, i: int = i, gate: threading.Barrier = gate) -> None:
+            gate.wait(timeout=30)
+            try:
+                values[(i, node)] = b.system_secret(f"lazy-{i}")
+            except BaseException as exc:
+                errors.append(exc)
+
+        pair = [
+            threading.Thread(target=first_use, args=a) for a in ((0, env.c.barrier), (1, other))
+        ]
+        for th in pair:
+            th.start()
+        for th in pair:
+            th.join(timeout=60)
+    assert errors == []
+    assert all(values[(i, 0)] == values[(i, 1)] for i in range(20))
+
+
 # -- concurrency ---------------------------------------------------------------------------
 def test_concurrent_writers(env: Env) -> None:
     errors: list[BaseException] = []

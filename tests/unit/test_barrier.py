@@ -197,6 +197,17 @@ def test_other_node_reloads_keyring_after_rotation(
         other.decrypt(SECRET_AAD, unknown)
 
 
+def test_other_node_writes_with_new_key_within_a_second_without_reading(
+    db: Database, clock: FakeClock, barrier: Barrier, shares: list[str]
+) -> None:
+    other = Barrier(db, clock, RecordingRandomness())
+    unseal(other, shares[1:4])
+    assert barrier.rotate() == 2
+    clock.advance(1.0)
+    assert int.from_bytes(other.encrypt(SECRET_AAD, b"x")[:4], "big") == 2
+    assert other.status().keyring_version == 2
+
+
 # -- init / seal / unseal ------------------------------------------------------------------
 def test_init_then_any_three_shares_unseal(barrier: Barrier, shares: list[str]) -> None:
     st = barrier.status()
@@ -284,11 +295,6 @@ def test_garbage_share_is_refused(barrier: Barrier, shares: list[str], garbage: 
     unseal(barrier, shares[1:3])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG barrier/service.py submit_share: a first share of the wrong length is accepted "
-    "into progress, then every genuine share is refused as 'wrong length' until a reset",
-)
 def test_wrong_length_share_does_not_block_unseal(barrier: Barrier, shares: list[str]) -> None:
     barrier.seal()
     with pytest.raises(UnsealFailed):

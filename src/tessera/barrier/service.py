@@ -34,6 +34,7 @@ from tessera.storage.models import KeyringRow, SealConfigRow, SystemSecretRow
 
 _KEYRING_AAD = AAD("keyring", "1", "ciphertext").encode()
 MAX_SHARE_CHARS = 2048
+KEYRING_CHECK_INTERVAL = 1.0  # seconds between checks for a rotation made by another node
 
 
 def encode_share(share: bytes) -> str:
@@ -64,6 +65,7 @@ class Barrier:
         self._config: SealConfigRow | None = None
         self._on_unseal: list[Callable[[], None]] = []
         self._on_seal: list[Callable[[], None]] = []
+        self._checked_at = clock.monotonic()
 
     # -- listeners -------------------------------------------------------------------------
     def add_listener(self, on_unseal: Callable[[], None], on_seal: Callable[[], None]) -> None:
@@ -137,11 +139,11 @@ class Barrier:
         if cfg is None:
             raise NotInitialized("initialize Tessera before unsealing it")
         share = decode_share(share_text)
+        if len(share) != 1 + aead.KEY_SIZE or share[0] == 0:
+            raise UnsealFailed("this is not an unseal share of this Tessera (wrong size)")
         with self._lock:
             if not self.sealed:
                 return self.status()
-            if self._pending and len(share) != len(self._pending[0]):
-                raise UnsealFailed("the share does not belong to this key (wrong length)")
             if any(p[:1] == share[:1] for p in self._pending):
                 raise UnsealFailed("this share was already submitted")
             self._pending.append(share)
@@ -210,6 +212,17 @@ class Barrier:
             self._keyring = keyring
             return keyring.active
 
+    def _refresh_if_rotated(self, keyring: Keyring) -> Keyring:
+        """Another node may have rotated: new writes must use the newest key within a second."""
+        self._checked_at = self._clock.monotonic()
+        with self._db.session() as s:
+            active = s.execute(select(KeyringRow.active_version)).scalar_one_or_none()
+        if active is not None and active != keyring.active:
+            with self._lock:
+                keyring = self._load_keyring(self._require_root_key())
+                self._keyring = keyring
+        return keyring
+
     def _require_root_key(self) -> bytes:
         if self._root_key is None:
             raise Sealed("Tessera is sealed")
@@ -224,6 +237,8 @@ class Barrier:
     # -- encryption ------------------------------------------------------------------------
     def encrypt(self, aad: AAD, plaintext: bytes) -> bytes:
         keyring = self._require_keyring()
+        if self._clock.monotonic() - self._checked_at >= KEYRING_CHECK_INTERVAL:
+            keyring = self._refresh_if_rotated(keyring)
         return aead.encrypt(keyring.active_key, keyring.active, plaintext, aad.encode(), self._rng)
 
     def decrypt(self, aad: AAD, blob: bytes) -> bytes:
@@ -242,6 +257,13 @@ class Barrier:
     def system_secret(self, name: str, size: int = 32) -> bytes:
         """A named random secret (e.g. the token HMAC key), created on first use."""
         aad = AAD("system_secrets", name, "ciphertext")
+        try:
+            return self._system_secret(name, size, aad)
+        except IntegrityError:
+            # another node created it at the same moment: use theirs
+            return self._system_secret(name, size, aad)
+
+    def _system_secret(self, name: str, size: int, aad: AAD) -> bytes:
         with self._db.session(write=True) as s:
             row = s.get(SystemSecretRow, name)
             if row is None:

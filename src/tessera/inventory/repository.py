@@ -119,14 +119,14 @@ def list_credentials(
         stmt = stmt.where(CredentialRow.identity_id == identity_id)
     if query.status is CredentialStatus.EXPIRED:
         stmt = stmt.where(
-            CredentialRow.status == CredentialStatus.ACTIVE.value, CredentialRow.not_after < now
+            CredentialRow.status == CredentialStatus.ACTIVE.value, CredentialRow.not_after <= now
         )
     elif query.status is not None:
         stmt = stmt.where(CredentialRow.status == query.status.value)
     if query.expiring_within is not None:
         stmt = stmt.where(
             CredentialRow.status == CredentialStatus.ACTIVE.value,
-            CredentialRow.not_after >= now,
+            CredentialRow.not_after > now,
             CredentialRow.not_after <= now + query.expiring_within,
         )
     if after is not None:
