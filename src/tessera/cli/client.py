@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -42,8 +43,15 @@ def default_token() -> str | None:
 class TesseraClient:
     def __init__(self, addr: str, token: str | None, timeout: float = 30.0) -> None:
         self.addr = addr.rstrip("/")
+        if not self.addr.startswith(("http://", "https://")):
+            raise ClientError(f"TESSERA_ADDR must start with http:// or https://, got {addr!r}")
+        if token is not None and not (token.isascii() and token.isprintable()):
+            raise ClientError("the token contains characters no Tessera token has")
         self.token = token
-        self._http = httpx.Client(base_url=self.addr, timeout=timeout)
+        try:
+            self._http = httpx.Client(base_url=self.addr, timeout=timeout)
+        except (httpx.InvalidURL, ValueError):
+            raise ClientError(f"TESSERA_ADDR is not a valid URL: {addr!r}") from None
 
     def close(self) -> None:
         self._http.close()
@@ -173,16 +181,16 @@ class TesseraClient:
 
     # -- policies ---------------------------------------------------------------------------
     def policy_write(self, name: str, doc: dict[str, Any]) -> schemas.PolicyOut:
-        return self._call("PUT", f"/v1/sys/policies/{name}", schemas.PolicyOut, json=doc)
+        return self._call("PUT", f"/v1/sys/policies/{_seg(name)}", schemas.PolicyOut, json=doc)
 
     def policy_read(self, name: str) -> schemas.PolicyOut:
-        return self._call("GET", f"/v1/sys/policies/{name}", schemas.PolicyOut)
+        return self._call("GET", f"/v1/sys/policies/{_seg(name)}", schemas.PolicyOut)
 
     def policy_list(self) -> schemas.NamesOut:
         return self._call("GET", "/v1/sys/policies", schemas.NamesOut)
 
     def policy_delete(self, name: str) -> None:
-        self._send("DELETE", f"/v1/sys/policies/{name}")
+        self._send("DELETE", f"/v1/sys/policies/{_seg(name)}")
 
     # -- identities and inventory -----------------------------------------------------------
     def identity_create(self, body: schemas.IdentityIn) -> schemas.IdentityOut:
@@ -192,18 +200,20 @@ class TesseraClient:
         return self._call("GET", "/v1/identities", schemas.IdentityPageOut, params=params)
 
     def identity_show(self, name: str) -> schemas.IdentityOut:
-        return self._call("GET", f"/v1/identities/{name}", schemas.IdentityOut)
+        return self._call("GET", f"/v1/identities/{_seg(name)}", schemas.IdentityOut)
 
     def identity_update(self, name: str, body: schemas.IdentityPatch) -> schemas.IdentityOut:
         return self._call(
             "PATCH",
-            f"/v1/identities/{name}",
+            f"/v1/identities/{_seg(name)}",
             schemas.IdentityOut,
             json=body.model_dump(exclude_none=True),
         )
 
     def identity_decommission(self, name: str) -> schemas.DecommissionOut:
-        return self._call("POST", f"/v1/identities/{name}/decommission", schemas.DecommissionOut)
+        return self._call(
+            "POST", f"/v1/identities/{_seg(name)}/decommission", schemas.DecommissionOut
+        )
 
     def credentials(self, **params: Any) -> schemas.CredentialPageOut:
         return self._call(
@@ -211,11 +221,16 @@ class TesseraClient:
         )
 
 
+def _seg(name: str) -> str:
+    """One path segment, percent-encoded, so a name can never climb to another path."""
+    return quote(name, safe="")
+
+
 def _error(resp: httpx.Response) -> ClientError:
     try:
         body = resp.json()
         title, detail = body.get("title", ""), body.get("detail", "")
-        message = f"{title}: {detail}" if detail and detail != title else str(title or detail)
+        message = str(detail or title)
         return ClientError(
             message or f"HTTP {resp.status_code}", resp.status_code, body.get("type")
         )

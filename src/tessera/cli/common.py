@@ -16,7 +16,10 @@ AddrOpt = typer.Option(None, "--addr", envvar="TESSERA_ADDR", help="Server URL."
 @contextmanager
 def client(addr: str | None = None) -> Iterator[TesseraClient]:
     """A client for the command; any ClientError becomes one clear line and exit code 1."""
-    c = TesseraClient(addr or default_addr(), default_token())
+    try:
+        c = TesseraClient(addr or default_addr(), default_token())
+    except ClientError as exc:
+        raise fail(str(exc)) from None
     try:
         yield c
     except ClientError as exc:

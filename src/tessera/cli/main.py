@@ -118,7 +118,10 @@ def login(
 ) -> None:
     """Check a token against the server and store it in ~/.tessera-token (mode 0600)."""
     token = token or typer.prompt("Token", hide_input=True)
-    c = TesseraClient(addr or default_addr(), token)
+    try:
+        c = TesseraClient(addr or default_addr(), token)
+    except ClientError as exc:
+        raise fail(str(exc)) from None
     try:
         info = c.token_lookup_self()
     except ClientError as exc:
@@ -126,6 +129,7 @@ def login(
     finally:
         c.close()
     fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     console.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -10,10 +11,13 @@ from typing import Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Scripts read our output through pipes: do not cut tables or wrap errors at 80 columns there.
+_WIDTH = None if sys.stdout.isatty() else 250
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class Output(StrEnum):
@@ -65,5 +69,5 @@ def _cell(value: Any) -> str:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True)
     return typer.Exit(code)
