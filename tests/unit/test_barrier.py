@@ -79,7 +79,9 @@ def barrier(db: Database, clock: FakeClock, rng: RecordingRandomness) -> Barrier
 @pytest.fixture
 def shares(barrier: Barrier) -> list[str]:
     """Initialise 5/3; the barrier is left unsealed."""
-    return list(barrier.initialize(5, 3).shares)
+    result = barrier.initialize(5, 3)
+    barrier.complete_initialization()
+    return list(result.shares)
 
 
 def unseal(b: Barrier, parts: list[str]) -> None:

@@ -32,6 +32,9 @@ class OperatorService:
     def initialize(self, shares: int, threshold: int) -> InitResponse:
         result: InitResult = self._barrier.initialize(shares, threshold)
         root = self._tokens.create_root()
+        # only now are shares and token about to be handed out; a crash before this line
+        # leaves an incomplete init that the next `init` repairs
+        self._barrier.complete_initialization()
         return InitResponse(shares=result.shares, threshold=result.threshold, root_token=root.token)
 
     def unseal(self, share: str | None, reset: bool) -> SealStatus:

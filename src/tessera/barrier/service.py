@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from tessera.barrier import aead, shamir
 from tessera.barrier.aead import AAD
 from tessera.barrier.keyring import Keyring
 from tessera.barrier.models import InitResult, SealStatus
-from tessera.core.clock import Clock
+from tessera.core.clock import Clock, as_utc
 from tessera.core.errors import (
     AlreadyInitialized,
     BarrierError,
@@ -30,10 +33,18 @@ from tessera.core.errors import (
 )
 from tessera.core.randomness import Randomness
 from tessera.storage.db import Database
-from tessera.storage.models import KeyringRow, SealConfigRow, SystemSecretRow
+from tessera.storage.models import (
+    CredentialRow,
+    KeyringRow,
+    SealConfigRow,
+    SystemSecretRow,
+    TokenRow,
+)
 
 _KEYRING_AAD = AAD("keyring", "1", "ciphertext").encode()
 MAX_SHARE_CHARS = 2048
+INIT_STALE = timedelta(minutes=5)  # an unfinished init older than this is a crash, not a peer
+log = logging.getLogger("tessera.barrier")
 KEYRING_CHECK_INTERVAL = 1.0  # seconds between checks for a rotation made by another node
 
 
@@ -79,9 +90,13 @@ class Barrier:
         return self._keyring is None
 
     def _seal_config(self) -> SealConfigRow | None:
+        """The completed seal configuration (cached once complete), or None."""
         if self._config is None:
             with self._db.session() as s:
-                self._config = s.get(SealConfigRow, 1)
+                row = s.get(SealConfigRow, 1)
+            if row is None or row.completed_at is None:
+                return None
+            self._config = row
         return self._config
 
     def status(self) -> SealStatus:
@@ -110,8 +125,9 @@ class Barrier:
         with self._lock:
             try:
                 with self._db.session(write=True) as s:
-                    if s.get(SealConfigRow, 1) is not None:
-                        raise AlreadyInitialized("Tessera is already initialized")
+                    existing = s.get(SealConfigRow, 1)
+                    if existing is not None:
+                        self._repair_incomplete_init(s, existing, now)
                     s.add(
                         SealConfigRow(
                             id=1,
@@ -119,6 +135,7 @@ class Barrier:
                             secret_shares=shares,
                             secret_threshold=threshold,
                             created_at=now,
+                            completed_at=None,
                         )
                     )
                     s.flush()
@@ -132,6 +149,26 @@ class Barrier:
             self._config = None
             self._activate(root_key, keyring)
         return InitResult(shares=tuple(encode_share(p) for p in parts), threshold=threshold)
+
+    def complete_initialization(self) -> None:
+        """Mark init done (the root token exists); until then a crashed init can be redone."""
+        with self._db.session(write=True) as s:
+            row = s.get(SealConfigRow, 1)
+            if row is not None and row.completed_at is None:
+                row.completed_at = self._clock.now()
+        self._config = None
+
+    def _repair_incomplete_init(self, s: Session, existing: SealConfigRow, now: datetime) -> None:
+        """An init whose shares were never handed out (crash before completion) is wiped once
+        it is older than INIT_STALE, so a new init can run; anything else is a conflict."""
+        if existing.completed_at is not None:
+            raise AlreadyInitialized("Tessera is already initialized")
+        if now - as_utc(existing.created_at) < INIT_STALE:
+            raise AlreadyInitialized("an initialization is in progress; retry in a few minutes")
+        log.warning("repairing an initialization that did not complete")
+        for table in (CredentialRow, TokenRow, SystemSecretRow, KeyringRow, SealConfigRow):
+            s.execute(delete(table))
+        s.flush()
 
     def submit_share(self, share_text: str) -> SealStatus:
         """Add one share; at the threshold, reconstruct the root key and unseal (or reset)."""

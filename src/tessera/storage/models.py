@@ -44,6 +44,8 @@ class SealConfigRow(Base):
     secret_shares: Mapped[int] = mapped_column(Integer)
     secret_threshold: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # set once the root token exists; an init that crashed before that is repaired by a new init
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class KeyringRow(Base):

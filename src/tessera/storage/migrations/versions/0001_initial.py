@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("secret_shares", sa.Integer(), nullable=False),
         sa.Column("secret_threshold", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_seal_config")),
     )
     op.create_table(
