@@ -26,3 +26,14 @@ def client(addr: str | None = None) -> Iterator[TesseraClient]:
         raise fail(str(exc)) from None
     finally:
         c.close()
+
+
+def key_values(pairs: list[str], option: str) -> dict[str, str]:
+    """`key=value` options (repeatable) as a dict; anything else is a clear error."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise fail(f"{option} takes key=value, got {key!r}")
+        out[key] = value
+    return out

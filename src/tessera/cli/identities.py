@@ -5,24 +5,14 @@ from __future__ import annotations
 import typer
 
 from tessera.api.schemas import IdentityIn, IdentityPatch
-from tessera.cli.common import AddrOpt, client
-from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.common import AddrOpt, client, key_values
+from tessera.cli.output import Output, OutputOpt, console, emit
 
 app = typer.Typer(help="Non-human identities and their owners.", no_args_is_help=True)
 inventory = typer.Typer(help="The inventory of every credential.", no_args_is_help=True)
 
 IDENTITY_COLUMNS = ("name", "kind", "owner", "environment", "status", "labels")
 CREDENTIAL_COLUMNS = ("id", "kind", "name", "owner", "source", "status", "not_after")
-
-
-def _labels(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise fail(f"--label takes key=value, got {key!r}")
-        out[key] = value
-    return out
 
 
 @app.command()
@@ -42,7 +32,7 @@ def create(
         owner=owner,
         kind=kind,
         environment=environment,
-        labels=_labels(label),
+        labels=key_values(label, "--label"),
         spiffe_id=spiffe_id,
     )
     with client(addr) as c:

@@ -5,20 +5,10 @@ from __future__ import annotations
 import typer
 
 from tessera.api.schemas import TokenCreateIn
-from tessera.cli.common import AddrOpt, client
+from tessera.cli.common import AddrOpt, client, key_values
 from tessera.cli.output import Output, OutputOpt, emit, fail
 
 app = typer.Typer(help="Create and manage tokens.", no_args_is_help=True)
-
-
-def _meta(pairs: list[str]) -> dict[str, str]:
-    meta = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise fail(f"--meta takes key=value, got {key!r}")
-        meta[key] = value
-    return meta
 
 
 @app.command()
@@ -41,7 +31,7 @@ def create(
         explicit_max_ttl=explicit_max_ttl,
         display_name=display_name,
         identity=identity,
-        meta=_meta(meta),
+        meta=key_values(meta, "--meta"),
         renewable=renewable,
         no_default_policy=no_default_policy,
     )
