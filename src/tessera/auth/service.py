@@ -56,6 +56,7 @@ class TokenLimits:
 @dataclass(frozen=True)
 class _Cached:
     principal: Principal
+    info: TokenInfo
     at: float
 
 
@@ -79,6 +80,7 @@ class TokenService:
         self._limits = limits or TokenLimits()
         self._key: bytes | None = None
         self._cache: dict[bytes, _Cached] = {}
+        self._by_accessor: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
     # -- seal lifecycle --------------------------------------------------------------------
@@ -92,6 +94,7 @@ class TokenService:
     def clear_cache(self) -> None:
         with self._lock:
             self._cache = {}
+            self._by_accessor = {}
 
     def _hash(self, token: str) -> bytes:
         if self._key is None:
@@ -139,10 +142,12 @@ class TokenService:
             identity_id=row.identity_id,
             expires_at=as_utc(row.expires_at) if row.expires_at else None,
         )
+        entry = _Cached(principal, info_from_row(row), self._clock.monotonic())
         with self._lock:
             if len(self._cache) >= MAX_CACHE:
-                self._cache = {}
-            self._cache[digest] = _Cached(principal, self._clock.monotonic())
+                self._cache, self._by_accessor = {}, {}
+            self._cache[digest] = entry
+            self._by_accessor[principal.accessor] = entry
         return principal
 
     # -- creation --------------------------------------------------------------------------
@@ -273,7 +278,11 @@ class TokenService:
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup_self(self, principal: Principal) -> TokenInfo:
+        """Served from the verified-token cache when fresh (same staleness bound as auth)."""
         self._policies.authorize(principal, "auth/token/lookup-self", Capability.READ)
+        hit = self._by_accessor.get(principal.accessor)
+        if hit is not None and self._clock.monotonic() - hit.at < self._limits.cache_ttl:
+            return hit.info
         return self._info_by_accessor(principal.accessor)
 
     def lookup(self, principal: Principal, token: str) -> TokenInfo:

@@ -66,7 +66,7 @@ def create(body: TokenCreateIn, p: PrincipalDep, c: ContainerDep) -> TokenCreate
 
 
 @router.get("/lookup-self", response_model=TokenOut)
-def lookup_self(p: PrincipalDep, c: ContainerDep) -> TokenOut:
+async def lookup_self(p: PrincipalDep, c: ContainerDep) -> TokenOut:
     return token_out(c.tokens.lookup_self(p), c)
 
 
