@@ -112,3 +112,26 @@ def test_decommission_revokes_bound_tokens_and_inventory_follows(tmp_path: Path)
     creds = c.inventory.list_credentials(root, CredentialQuery(identity="ci-bot")).items
     assert [(x.owner, x.status.value) for x in creds] == [("platform", "revoked")]
     assert c.inventory.decommission(root, "ci-bot")[1] == 0  # idempotent
+
+
+def test_a_revoke_that_races_a_cache_fill_is_not_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c, _, root_token = make_container(tmp_path)
+    root = root_principal(c, root_token)
+    tok = c.tokens.create(root, CreateTokenRequest(ttl=timedelta(hours=1))).token
+    original = c.policies.resolve
+    fired: list[bool] = []
+
+    def revoke_midway(names: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        if not fired:  # between the token read and the cache insert, another thread revokes
+            fired.append(True)
+            c.tokens.revoke(root, tok)
+        return original(names)
+
+    monkeypatch.setattr(c.policies, "resolve", revoke_midway)
+    c.tokens.clear_cache()
+    c.tokens.authenticate(tok)  # read before the revoke: this one call may still pass
+    assert fired
+    with pytest.raises(Unauthenticated):
+        c.tokens.authenticate(tok)  # but nothing stale was cached

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -81,6 +81,7 @@ class TokenService:
         self._key: bytes | None = None
         self._cache: dict[bytes, _Cached] = {}
         self._by_accessor: dict[str, _Cached] = {}
+        self._generation = 0  # bumped by clear_cache; a fill that raced a clear is dropped
         self._lock = threading.Lock()
 
     # -- seal lifecycle --------------------------------------------------------------------
@@ -95,6 +96,7 @@ class TokenService:
         with self._lock:
             self._cache = {}
             self._by_accessor = {}
+            self._generation += 1
 
     def _hash(self, token: str) -> bytes:
         if self._key is None:
@@ -112,6 +114,11 @@ class TokenService:
         hit = self._cache.get(digest)
         if hit is not None and self._clock.monotonic() - hit.at < self._limits.cache_ttl:
             principal = hit.principal
+            # policies come through the policy cache each time, so a change made on another
+            # node reaches this token within one policy-cache period, not two
+            policies = self._policies.resolve(principal.policy_names)
+            if policies != principal.policies:
+                principal = replace(principal, policies=policies)
         else:
             principal = self._load_principal(digest)
         if principal.expires_at is not None and principal.expires_at <= now:
@@ -127,6 +134,7 @@ class TokenService:
         return principal
 
     def _load_principal(self, digest: bytes) -> Principal:
+        generation = self._generation  # read before the SELECT
         with self._db.session() as s:
             row = s.execute(
                 select(TokenRow).where(TokenRow.token_hash == digest)
@@ -144,6 +152,8 @@ class TokenService:
         )
         entry = _Cached(principal, info_from_row(row), self._clock.monotonic())
         with self._lock:
+            if generation != self._generation:
+                return principal  # a revoke/renew cleared the cache meanwhile: don't cache
             if len(self._cache) >= MAX_CACHE:
                 self._cache, self._by_accessor = {}, {}
             self._cache[digest] = entry

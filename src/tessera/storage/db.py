@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ class Database:
         url = config.resolved_url()
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = threading.Lock()
         if self.is_sqlite:
             path = Path(make_url(url).database or "")
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,10 @@ class Database:
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[Session]:
         """A session in one transaction; `write=True` takes SQLite's write lock up front."""
-        with self.engine.connect() as conn:
+        # SQLite admits one writer: queue this process's writers on a lock instead of in
+        # SQLite's busy handler, whose sleeping back-off gave seconds of tail latency.
+        lock = self._write_lock if (write and self.is_sqlite) else contextlib.nullcontext()
+        with lock, self.engine.connect() as conn:
             conn.execution_options(tessera_write=write)
             with Session(bind=conn, expire_on_commit=False) as session, session.begin():
                 yield session
