@@ -3,7 +3,8 @@
     python bench/loadgen.py --addr http://127.0.0.1:PORT --token TOKEN --mode read \
         --requests 5000 --concurrency 16 --duration 30
 
-`--mode read` sends `GET /v1/auth/token/lookup-self`; `--mode write` sends
+`--mode read` sends `GET /v1/auth/token/lookup-self`; `--mode read-db` sends
+`GET /v1/identities/bench-seed` (run.py creates it); `--mode write` sends
 `POST /v1/identities` with a unique name per request. Exactly `--requests` requests are sent
 by `--concurrency` asyncio workers over keep-alive connections (httpx), unless `--duration`
 seconds pass first. Prints one JSON object on stdout: counts, wall time, every latency in
@@ -24,6 +25,7 @@ import httpx
 
 READ_PATH = "/v1/auth/token/lookup-self"
 WRITE_PATH = "/v1/identities"
+READ_DB_PATH = "/v1/identities/bench-seed"
 
 
 @dataclass
@@ -52,6 +54,8 @@ async def _worker(
         try:
             if args.mode == "read":
                 response = await client.get(READ_PATH)
+            elif args.mode == "read-db":
+                response = await client.get(READ_DB_PATH)
             else:
                 name = f"bench-{args.tag}-{index}"
                 response = await client.post(WRITE_PATH, json={"name": name, "owner": "bench"})
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--addr", required=True)
     parser.add_argument("--token", required=True)
-    parser.add_argument("--mode", choices=("read", "write"), default="read")
+    parser.add_argument("--mode", choices=("read", "read-db", "write"), default="read")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=60.0, help="time cap in seconds")

@@ -7,7 +7,8 @@
 1. HTTP (loopback): starts `python -m tessera server --dev` on SQLite in a temporary data
    directory and a free port, writes a policy, creates a non-root token holding it, then sends
    `GET /v1/auth/token/lookup-self` with that token at `--concurrency` (16) and, for reference,
-   `POST /v1/identities` (unique names, one SQLite write transaction each) at a lower count.
+   at lower counts, `GET /v1/identities/bench-seed` (a sync endpoint doing one database read)
+   and `POST /v1/identities` (unique names, one SQLite write transaction each).
    The load generator is `wrk` when it is on PATH (a generated Lua script sets the token header,
    counts non-2xx answers and stops each thread after its share of requests), otherwise
    `bench/loadgen.py` (asyncio + httpx) in separate processes. Every run is bounded by a request
@@ -47,7 +48,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -60,6 +60,14 @@ BENCH_DIR = Path(__file__).resolve().parent
 LOADGEN = BENCH_DIR / "loadgen.py"
 READ_PATH = "/v1/auth/token/lookup-self"
 WRITE_PATH = "/v1/identities"
+SEED_IDENTITY = "bench-seed"
+READ_DB_PATH = f"{WRITE_PATH}/{SEED_IDENTITY}"
+# mode -> (method, path) of what one request sends
+MODES = {
+    "read": ("GET", READ_PATH),
+    "read-db": ("GET", READ_DB_PATH),
+    "write": ("POST", WRITE_PATH),
+}
 POLICY_NAME = "bench"
 POLICY = {
     "description": "benchmark token: look itself up and register bench-* identities",
@@ -127,16 +135,46 @@ class MachineInfo:
 
 
 @dataclass
+class ProfileRow:
+    function: str
+    self_pct: float
+    incl_pct: float
+
+
+@dataclass
+class ProfileSummary:
+    """py-spy --gil samples of the server: where the GIL-holding thread spends its time."""
+
+    samples: int
+    top_self: list[ProfileRow]
+    top_inclusive: list[ProfileRow]  # tessera and SQLAlchemy frames only
+
+
+@dataclass
 class Report:
     date: str
+    revision: str  # git HEAD of the checkout, "+dirty" when src/ has uncommitted changes
     machine: MachineInfo
     http: list[LoadResult]
     token_checks: list[TokenCheckResult]
     revocation: RevocationResult | None
-    profile: list[dict[str, Any]] = field(default_factory=list)
+    profile: ProfileSummary | None = None
+    # calibrate() at the start, between the HTTP and the in-process parts, and at the end
+    calibration_ms: list[float] = field(default_factory=list)
 
 
 # -- machine ---------------------------------------------------------------------------------
+def revision() -> str:
+    root = BENCH_DIR.parent
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--", "src") else "")
+
+
 def machine_info() -> MachineInfo:
     model = platform.processor() or "unknown"
     with contextlib.suppress(OSError):
@@ -164,6 +202,21 @@ def machine_info() -> MachineInfo:
         sqlite=sqlite3.sqlite_version,
         wrk=wrk_version,
     )
+
+
+def calibrate() -> float:
+    """Milliseconds for a fixed single-threaded Python workload (dicts, strings, ints), best of
+    5: on a shared or throttled VM the same machine gives different figures at different times,
+    and this says how fast the CPU was when the benchmark ran."""
+    best = math.inf
+    for _ in range(5):
+        started = time.perf_counter()
+        acc: dict[str, int] = {}
+        for i in range(200_000):
+            key = f"k{i % 1000}"
+            acc[key] = acc.get(key, 0) + (i * 7 % 13)
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -243,7 +296,8 @@ class DevServer:
 
 
 def make_bench_token(addr: str, root: str) -> str:
-    """Write the bench policy and create a non-root token holding it (and `default`)."""
+    """Write the bench policy, create a non-root token holding it (and `default`) and, with
+    that token, the identity the read-db run reads."""
     with httpx.Client(base_url=addr, headers={"X-Tessera-Token": root}, timeout=30) as rc:
         r = rc.put(f"/v1/sys/policies/{POLICY_NAME}", json=POLICY)
         r.raise_for_status()
@@ -257,6 +311,9 @@ def make_bench_token(addr: str, root: str) -> str:
         info = c.get(READ_PATH).json()
         if "root" in info["policies"] or POLICY_NAME not in info["policies"]:
             raise RuntimeError(f"unexpected bench token policies: {info['policies']}")
+        # the identity that the read-db run looks up
+        r = c.post(WRITE_PATH, json={"name": SEED_IDENTITY, "owner": "bench"})
+        r.raise_for_status()
     return token
 
 
@@ -270,6 +327,21 @@ local tag = "@TAG@"
 local threads = {}
 local next_tid = 1
 
+-- wrk's own duration is always the full -d, even when threads stop early; so time the run
+-- here (LuaJIT ffi) and, when this thread has its share, signal wrk's main thread to finish.
+local ffi = require("ffi")
+ffi.cdef[[
+  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+  int clock_gettime(int clk, bench_timespec *tp);
+  int getpid(void);
+  int tgkill(int tgid, int tid, int sig);
+]]
+local function now_us()
+  local ts = ffi.new("bench_timespec[1]")
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts[0].tv_sec) * 1000000 + tonumber(ts[0].tv_nsec) / 1000
+end
+
 function setup(thread)
   thread:set("tid", next_tid)
   next_tid = next_tid + 1
@@ -277,6 +349,7 @@ function setup(thread)
 end
 
 function init(args)
+  t_start = now_us()
   responses = 0
   non2xx = 0
   sent = 0
@@ -285,6 +358,9 @@ function init(args)
     wrk.method = "POST"
     wrk.path = "@WRITE_PATH@"
     wrk.headers["Content-Type"] = "application/json"
+  elseif mode == "read-db" then
+    wrk.method = "GET"
+    wrk.path = "@READ_DB_PATH@"
   else
     wrk.method = "GET"
     wrk.path = "@READ_PATH@"
@@ -300,6 +376,7 @@ if mode == "write" then
 end
 
 function response(status, headers, body)
+  t_last = now_us()
   responses = responses + 1
   if status < 200 or status > 299 then
     non2xx = non2xx + 1
@@ -307,21 +384,30 @@ function response(status, headers, body)
       io.stderr:write("BENCH_ERR HTTP " .. status .. ": " .. string.sub(body, 1, 200) .. "\n")
     end
   end
-  if responses >= limit then
+  if responses == limit then
     wrk.thread:stop()
+    local pid = ffi.C.getpid()
+    ffi.C.tgkill(pid, pid, 2)  -- SIGINT to the main thread: wrk stops and reports
   end
 end
 
 function done(summary, latency, requests)
   local bad = 0
+  local first, last = nil, 0
   for _, t in ipairs(threads) do
     bad = bad + t:get("non2xx")
+    local s = t:get("t_start")
+    if s ~= nil and (first == nil or s < first) then first = s end
+    local e = t:get("t_last")
+    if e ~= nil and e > last then last = e end
   end
+  local elapsed = summary.duration
+  if first ~= nil and last > first then elapsed = math.floor(last - first) end
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"mean_us":%.1f,' ..
     '"max_us":%d,"non2xx":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    summary.requests, elapsed, latency:percentile(50), latency:percentile(99),
     latency.mean, latency.max, bad, e.connect, e.read, e.write, e.timeout))
 end
 """
@@ -330,46 +416,11 @@ end
 @dataclass
 class LoadSpec:
     name: str
-    mode: str  # "read" or "write"
+    mode: str  # a key of MODES
     requests: int
     concurrency: int
     duration: float
     tag: str
-
-
-def _children_cpu() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-def _finish(
-    spec: LoadResultInput,
-    server: DevServer,
-    cpu_before: float,
-    child_before: float,
-) -> LoadResult:
-    cpu = server.cpu_seconds() - cpu_before
-    done = max(spec.requests, 1)
-    return LoadResult(
-        name=spec.name,
-        method="GET" if spec.mode == "read" else "POST",
-        path=READ_PATH if spec.mode == "read" else WRITE_PATH,
-        generator=spec.generator,
-        concurrency=spec.concurrency,
-        requests=spec.requests,
-        errors=spec.errors,
-        duration_s=round(spec.duration_s, 3),
-        rps=round(spec.requests / spec.duration_s, 1) if spec.duration_s > 0 else 0.0,
-        p50_ms=round(spec.p50_us / 1000, 2),
-        p99_ms=round(spec.p99_us / 1000, 2),
-        mean_ms=round(spec.mean_us / 1000, 2),
-        max_ms=round(spec.max_us / 1000, 2),
-        server_cpu_s=round(cpu, 2),
-        server_cpu_ms_per_request=round(cpu * 1000 / done, 3),
-        server_cores_busy=round(cpu / spec.duration_s, 2) if spec.duration_s > 0 else 0.0,
-        client_cpu_s=round(_children_cpu() - child_before, 2),
-        error_samples=spec.error_samples,
-    )
 
 
 @dataclass
@@ -390,9 +441,40 @@ class LoadResultInput:
     error_samples: list[str]
 
 
-def run_wrk(
-    spec: LoadSpec, addr: str, token: str, threads: int, workdir: Path
-) -> LoadResultInput:
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _finish(
+    m: LoadResultInput, server: DevServer, cpu_before: float, child_before: float
+) -> LoadResult:
+    """Add the server's and the generator's CPU time to what the generator measured."""
+    cpu = server.cpu_seconds() - cpu_before
+    done = max(m.requests, 1)
+    return LoadResult(
+        name=m.name,
+        method=MODES[m.mode][0],
+        path=MODES[m.mode][1],
+        generator=m.generator,
+        concurrency=m.concurrency,
+        requests=m.requests,
+        errors=m.errors,
+        duration_s=round(m.duration_s, 3),
+        rps=round(m.requests / m.duration_s, 1) if m.duration_s > 0 else 0.0,
+        p50_ms=round(m.p50_us / 1000, 2),
+        p99_ms=round(m.p99_us / 1000, 2),
+        mean_ms=round(m.mean_us / 1000, 2),
+        max_ms=round(m.max_us / 1000, 2),
+        server_cpu_s=round(cpu, 2),
+        server_cpu_ms_per_request=round(cpu * 1000 / done, 3),
+        server_cores_busy=round(cpu / m.duration_s, 2) if m.duration_s > 0 else 0.0,
+        client_cpu_s=round(_children_cpu() - child_before, 2),
+        error_samples=m.error_samples,
+    )
+
+
+def run_wrk(spec: LoadSpec, addr: str, token: str, threads: int, workdir: Path) -> LoadResultInput:
     threads = max(1, min(threads, spec.concurrency))
     limit = math.ceil(spec.requests / threads)
     script = (
@@ -402,6 +484,7 @@ def run_wrk(
         .replace("@TAG@", spec.tag)
         .replace("@READ_PATH@", READ_PATH)
         .replace("@WRITE_PATH@", WRITE_PATH)
+        .replace("@READ_DB_PATH@", READ_DB_PATH)
     )
     lua = workdir / f"wrk-{spec.name}.lua"
     lua.write_text(script)
@@ -534,7 +617,7 @@ def run_load(
 def py_spy(pid: int, raw_out: Path, rate: int) -> Iterator[None]:
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw"]
-    cmd += ["--output", str(raw_out), "--nonblocking", "--threads"]
+    cmd += ["--output", str(raw_out), "--gil", "--threads"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)  # let it attach
     try:
@@ -553,7 +636,7 @@ def py_spy(pid: int, raw_out: Path, rate: int) -> Iterator[None]:
 _FRAME_RE = re.compile(r"^(?P<func>.*) \((?P<file>[^():]+)(?::\d+)?\)$")
 
 
-def summarise_profile(raw: Path, top: int = 25) -> list[dict[str, Any]]:
+def summarise_profile(raw: Path, top: int = 25) -> ProfileSummary:
     """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
     own: dict[str, int] = {}
     incl: dict[str, int] = {}
@@ -563,8 +646,7 @@ def summarise_profile(raw: Path, top: int = 25) -> list[dict[str, Any]]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_frame_name(f) for f in stack.split(";")]
-        frames = [f for f in frames if f is not None]
+        frames = [name for f in stack.split(";") if (name := _frame_name(f)) is not None]
         if not frames:
             continue
         total += count
@@ -572,20 +654,17 @@ def summarise_profile(raw: Path, top: int = 25) -> list[dict[str, Any]]:
         for name in set(frames):
             incl[name] = incl.get(name, 0) + count
     rows = [
-        {
-            "function": name,
-            "self_pct": round(100 * own.get(name, 0) / total, 1),
-            "incl_pct": round(100 * incl[name] / total, 1),
-        }
-        for name in incl
+        ProfileRow(
+            function=name,
+            self_pct=round(100 * own.get(name, 0) / total, 1),
+            incl_pct=round(100 * n / total, 1),
+        )
+        for name, n in incl.items()
     ]
-    rows.sort(key=lambda r: (-r["self_pct"], -r["incl_pct"]))
-    by_self = rows[:top]
-    by_incl = sorted(
-        (r for r in rows if "tessera" in r["function"] or "sqlalchemy" in r["function"]),
-        key=lambda r: -r["incl_pct"],
-    )[:top]
-    return [{"samples": total}, {"top_self": by_self}, {"top_inclusive_tessera_sqla": by_incl}]
+    by_self = sorted(rows, key=lambda r: (-r.self_pct, -r.incl_pct))[:top]
+    ours = (r for r in rows if "tessera" in r.function or "sqlalchemy" in r.function)
+    by_incl = sorted(ours, key=lambda r: -r.incl_pct)[:top]
+    return ProfileSummary(samples=total, top_self=by_self, top_inclusive=by_incl)
 
 
 def _frame_name(frame: str) -> str | None:
@@ -703,11 +782,13 @@ def _revocation(
 def print_summary(report: Report) -> None:
     m = report.machine
     print()
-    print(f"Tessera benchmark, {report.date}")
+    print(f"Tessera benchmark, {report.date}, revision {report.revision}")
     print(
         f"machine: {m.cpus_usable} usable CPUs ({m.cpu_count} online), {m.cpu_model}, "
         f"{m.memory_gib} GiB, Linux {m.kernel}, Python {m.python}, SQLite {m.sqlite}"
     )
+    readings = ", ".join(f"{c:g}" for c in report.calibration_ms)
+    print(f"CPU calibration (fixed Python loop, ms, lower is faster; start/middle/end): {readings}")
     if report.http:
         print()
         head = (
@@ -749,15 +830,17 @@ def print_summary(report: Report) -> None:
             f"{rv.poll_interval_s * 1000:.0f} ms, {rv.other_node_accepted_after_revoke} "
             f"polls still accepted) -> {'within bound' if rv.within_bound else 'TOO SLOW'}"
         )
-    if report.profile:
+    prof = report.profile
+    if prof is not None:
         print()
-        print(f"server profile (py-spy), {report.profile[0]['samples']} samples")
-        for section in report.profile[1:]:
-            for title, rows in section.items():
-                print(f"  {title}:")
-                for row in rows:
-                    print(f"    {row['self_pct']:>5.1f}% self {row['incl_pct']:>5.1f}% incl  "
-                          f"{row['function']}")
+        print(f"server profile (py-spy --gil), {prof.samples} samples")
+        for title, rows in (
+            ("by self time", prof.top_self),
+            ("tessera/SQLAlchemy, inclusive", prof.top_inclusive),
+        ):
+            print(f"  {title}:")
+            for row in rows:
+                print(f"    {row.self_pct:>5.1f}% self {row.incl_pct:>5.1f}% incl  {row.function}")
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -765,7 +848,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Tessera benchmark: HTTP req/s and in-process token checks/s."
     )
-    p.add_argument("--requests", type=int, default=30_000, help="read requests (default 30000)")
+    p.add_argument("--requests", type=int, default=20_000, help="read requests (default 20000)")
+    p.add_argument(
+        "--db-requests",
+        type=int,
+        default=5_000,
+        help=f"GET {READ_DB_PATH} count (a sync endpoint with a database read)",
+    )
     p.add_argument("--write-requests", type=int, default=2_000, help="POST /v1/identities count")
     p.add_argument("--warmup", type=int, default=1_000, help="read requests before measuring")
     p.add_argument("--concurrency", type=int, default=16)
@@ -792,7 +881,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="after measuring, profile the server under one more read run with py-spy "
         "(collapsed stacks to RAW; summary printed)",
     )
-    p.add_argument("--py-spy-rate", type=int, default=200)
+    p.add_argument("--py-spy-rate", type=int, default=200, help="samples/s")
+    p.add_argument(
+        "--py-spy-mode", choices=sorted(MODES), default="read", help="the run to profile"
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
     p.add_argument("--keep", action="store_true", help="keep the temporary data directory")
     args = p.parse_args(argv)
@@ -813,9 +905,8 @@ def http_bench(args: argparse.Namespace, workdir: Path, report: Report) -> None:
         specs = [
             LoadSpec("warmup", "read", args.warmup, args.concurrency, args.duration, tag),
             LoadSpec("read", "read", args.requests, args.concurrency, args.duration, tag),
-            LoadSpec(
-                "write", "write", args.write_requests, args.concurrency, args.duration, tag
-            ),
+            LoadSpec("read-db", "read-db", args.db_requests, args.concurrency, args.duration, tag),
+            LoadSpec("write", "write", args.write_requests, args.concurrency, args.duration, tag),
         ]
         for spec in specs:
             if spec.requests <= 0:
@@ -825,8 +916,9 @@ def http_bench(args: argparse.Namespace, workdir: Path, report: Report) -> None:
             if spec.name != "warmup":
                 report.http.append(result)
         if args.py_spy is not None:
-            spec = LoadSpec("profile", "read", args.requests, args.concurrency, args.duration, tag)
-            print(f"  profile: {spec.requests} x read under py-spy ...", flush=True)
+            mode = args.py_spy_mode
+            spec = LoadSpec("profile", mode, args.requests, args.concurrency, args.duration, tag)
+            print(f"  profile: {spec.requests} x {mode} under py-spy ...", flush=True)
             with py_spy(server.pid, args.py_spy, args.py_spy_rate):
                 run_load(spec, server, token, args, workdir)
             report.profile = summarise_profile(args.py_spy)
@@ -834,10 +926,17 @@ def http_bench(args: argparse.Namespace, workdir: Path, report: Report) -> None:
         server.stop()
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the server is stopped either way
+    signal.signal(signal.SIGTERM, _interrupt)
     report = Report(
         date=datetime.now(UTC).date().isoformat(),
+        revision=revision(),
         machine=machine_info(),
         http=[],
         token_checks=[],
@@ -845,8 +944,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     workdir = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
     try:
+        report.calibration_ms.append(calibrate())
         if not args.skip_http:
             http_bench(args, workdir, report)
+            report.calibration_ms.append(calibrate())
         if not args.skip_inproc:
             print("in-process token checks ...", flush=True)
             report.token_checks, report.revocation = token_checks(
@@ -860,6 +961,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"data kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    report.calibration_ms.append(calibrate())
     print_summary(report)
     if args.json is not None:
         args.json.write_text(json.dumps(asdict(report), indent=2) + "\n")
