@@ -12,7 +12,7 @@ DEFAULT_MAX_BODY = 1024 * 1024
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     listen: str = DEFAULT_LISTEN
     dev: bool = False
     audit_files: tuple[Path, ...] = ()

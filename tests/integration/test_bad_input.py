@@ -216,3 +216,51 @@ def test_audit_fail_closed(dev_server: ServerProcess, root: httpx.Client) -> Non
         log.rmdir()
         shutil.move(saved, log)
     assert "while-blind" not in _identity_names(root)
+
+
+def test_cross_origin_and_control_characters(dev_server: ServerProcess, root: httpx.Client) -> None:
+    before = _identity_names(root)
+    evil = {"Origin": "https://evil.example", "content-type": "application/x-www-form-urlencoded"}
+    _problem(
+        root.post("/v1/identities", content=b'{"name":"csrf","owner":"o"}', headers=evil),
+        403,
+        "cross-origin",
+    )
+    _problem(root.post("/v1/sys/init", content=b"{}", headers=evil), 403, "cross-origin")
+    same = root.get("/v1/identities", headers={"Origin": dev_server.addr})
+    assert same.status_code == 200
+    _problem(root.get("/v1/identities", params={"owner": "a\x00b"}), 400, "invalid-request")
+    _problem(root.post("/v1/auth/token/create", json={"ttl": "\u00b2"}), 400, "invalid-request")
+    for body in (
+        {"name": "s1", "owner": "o", "spiffe_id": "spiffe://x\x00/a"},
+        {"name": "s2", "owner": "o", "spiffe_id": "spiffe://example.org/../a"},
+        {"name": "s3", "owner": "team\u202egnp.exe"},
+        {"name": "s4", "owner": "o", "labels": {"k": "v\x1b[31m"}},
+    ):
+        _problem(root.post("/v1/identities", json=body), 400, "invalid-request")
+    deep = b'{"name": "x", "owner": "o", "labels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = root.post("/v1/identities", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 413) and "Traceback" not in r.text
+    assert _identity_names(root) == before
+
+
+def test_list_shows_only_what_the_caller_may_read(
+    dev_server: ServerProcess, root: httpx.Client
+) -> None:
+    for name in ("web-1", "web-2", "db-1"):
+        assert root.post("/v1/identities", json={"name": name, "owner": "o"}).status_code == 201
+    root.put(
+        "/v1/sys/policies/lister",
+        json={
+            "rules": [
+                {"path": "identities", "capabilities": ["list"]},
+                {"path": "identities/web-*", "capabilities": ["read"]},
+                {"path": "identities/db-*", "capabilities": ["deny"]},
+            ]
+        },
+    )
+    tok = root.post("/v1/auth/token/create", json={"policies": ["lister"]}).json()["token"]
+    with dev_server.client(tok) as c:
+        names = [i["name"] for i in c.get("/v1/identities").json()["items"]]
+        assert names == ["web-1", "web-2"]
+        _problem(c.get("/v1/identities/db-1"), 403, "permission-denied")

@@ -102,3 +102,29 @@ def test_metrics_openapi_and_health(dev_server: ServerProcess) -> None:
         health = c.get("/v1/sys/health")
         assert health.status_code == 200
         assert health.json()["database"] is True and health.json()["audit"] is True
+
+
+def test_startup_mistakes_are_one_clear_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for args in (
+        ["--data-dir", str(blocker / "sub")],
+        ["--data-dir", str(tmp_path / "d"), "--database-url", "mysql://x/y"],
+        [
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--database-url",
+            "postgresql://nobody:s3cret@127.0.0.1:1/none",
+        ],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "tessera", "server", "--listen", "127.0.0.1:1", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        out = done.stdout + done.stderr
+        assert done.returncode != 0, args
+        assert "Error:" in out and "Traceback" not in out, out
+        assert "s3cret" not in out

@@ -378,3 +378,25 @@ def test_no_key_in_clear_in_the_database(
             assert form not in ring
             for content in files:
                 assert form not in content
+
+
+def test_unseal_is_all_or_nothing_when_a_listener_fails(
+    barrier: Barrier, shares: list[str]
+) -> None:
+    calls: list[str] = []
+
+    def flaky() -> None:
+        calls.append("unseal")
+        if len(calls) == 1:
+            raise RuntimeError("database blip")
+
+    barrier.add_listener(flaky, lambda: calls.append("seal"))
+    barrier.seal()
+    calls.clear()
+    barrier.submit_share(shares[0])
+    barrier.submit_share(shares[1])
+    with pytest.raises(RuntimeError):
+        barrier.submit_share(shares[2])
+    assert barrier.sealed and calls == ["unseal", "seal"]
+    unseal(barrier, shares[2:5])  # a retry does the whole unseal again
+    assert calls[-1] == "unseal"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from types import MappingProxyType
 from typing import Any
 
@@ -60,7 +59,8 @@ def test_from_document_builds_frozen_policy() -> None:
     p = policy("web", rule("identities/*", "read", "list", max_ttl="24h"), description="web team")
     assert p.name == "web"
     assert p.description == "web team"
-    assert p.rules == (Rule("identities/*", frozenset({C.READ, C.LIST}), {"max_ttl": "24h"}),)
+    # durations are stored canonically, in seconds
+    assert p.rules == (Rule("identities/*", frozenset({C.READ, C.LIST}), {"max_ttl": 86400}),)
     assert isinstance(p.rules[0].constraints, MappingProxyType)
     with pytest.raises(TypeError):
         p.rules[0].constraints["max_ttl"] = "1h"  # type: ignore[index]
@@ -75,11 +75,7 @@ def test_to_document_round_trips() -> None:
             {
                 "path": "pki/issue/web-*",
                 "capabilities": ["create", "update"],
-                "constraints": {
-                    "max_ttl": 3600,
-                    "names": ["a.example", "b.example"],
-                    "x": {"y": None},
-                },
+                "constraints": {"max_ttl": 3600},
             },
             {"path": "secret/+/meta", "capabilities": ["deny"], "constraints": {}},
         ],
@@ -90,10 +86,15 @@ def test_to_document_round_trips() -> None:
     assert hash(Policy.from_document("issuers", p.to_document())) == hash(p)
 
 
-def test_constraints_are_compared_type_strictly() -> None:
-    a = policy("p", rule("a", "read", flag=1))
-    b = policy("p", rule("a", "read", flag=True))
-    assert a != b
+def test_constraints_are_typed_and_unknown_ones_refused() -> None:
+    assert policy("p", rule("a", "read", max_ttl="1h")) == policy(
+        "p", rule("a", "read", max_ttl=3600)
+    )
+    for bad in ("soon", -5, 0, True, 1.5, [1]):
+        with pytest.raises(InvalidRequest, match="max_ttl"):
+            policy("p", rule("a", "read", max_ttl=bad))
+    with pytest.raises(InvalidRequest, match="unknown constraint 'max_tll'"):
+        policy("p", rule("a", "read", max_tll=60))
 
 
 @pytest.mark.parametrize(
@@ -124,13 +125,9 @@ def test_constraints_are_compared_type_strictly() -> None:
             "rules[0].constraints must be an object",
         ),
         (
-            {
-                "rules": [
-                    {"path": "a", "capabilities": ["read"], "constraints": {"t": float("nan")}}
-                ]
-            },
+            {"rules": [{"path": "a", "capabilities": ["read"], "constraints": {"t": 1}}]},
             InvalidRequest,
-            "rules[0].constraints.t",
+            "rules[0].constraints: unknown constraint 't'",
         ),
     ],
 )
@@ -233,29 +230,28 @@ def test_sudo_requirement() -> None:
     assert not evaluate([sudo], "sys/rotate", C.UPDATE, require_sudo=True).allowed
 
 
-def test_constraints_come_from_the_most_specific_granting_rule() -> None:
+def test_constraints_are_the_most_restrictive_over_every_granting_rule() -> None:
     p = policy(
         "p",
-        rule("*", "read", level="star"),
-        rule("pki/*", "read", level="pki-star"),
-        rule("pki/issue/web-*", "read", level="web-star"),
-        rule("pki/+/web-server", "read", level="plus"),
-        rule("pki/issue/web-server", "read", level="exact"),
-        rule("pki/issue/web-server", "list", level="exact-list-only"),
+        rule("*", "read", max_ttl=7200),
+        rule("pki/issue/web-*", "read", max_ttl=600),
+        rule("pki/issue/web-server", "read"),
+        rule("pki/issue/web-server", "list", max_ttl=60),
     )
-    assert evaluate([p], "pki/issue/web-server", C.READ).constraints == {"level": "exact"}
-    assert evaluate([p], "pki/sign/web-server", C.READ).constraints == {"level": "plus"}
-    assert evaluate([p], "pki/issue/web-db", C.READ).constraints == {"level": "web-star"}
-    assert evaluate([p], "pki/ca", C.READ).constraints == {"level": "pki-star"}
-    assert evaluate([p], "identities/x", C.READ).constraints == {"level": "star"}
-    assert evaluate([p], "pki/issue/web-server", C.LIST).constraints == {"level": "exact-list-only"}
+    other = policy("other", rule("pki/*", "read", max_ttl=300))
+    assert evaluate([p], "pki/issue/web-server", C.READ).constraints == {"max_ttl": 600}
+    assert evaluate([p, other], "pki/issue/web-server", C.READ).constraints == {"max_ttl": 300}
+    assert evaluate([p], "identities/x", C.READ).constraints == {"max_ttl": 7200}
+    assert evaluate([p], "pki/issue/web-server", C.LIST).constraints == {"max_ttl": 60}
+    unlimited = policy("u", rule("x/*", "read"))
+    assert evaluate([unlimited], "x/1", C.READ).constraints == {}
 
 
-def test_constraint_ties_break_by_policy_name_then_rule_order() -> None:
-    b = policy("b", rule("x/*", "read", who="b"))
-    a = policy("a", rule("x/*", "read", who="a1"), rule("x/*", "read", who="a2"))
-    assert evaluate([b, a], "x/1", C.READ).constraints == {"who": "a1"}
-    assert evaluate([a, b], "x/1", C.READ).constraints == {"who": "a1"}
+def test_reasons_name_the_most_specific_rule_and_ties_break_by_name_then_order() -> None:
+    b = policy("b", rule("x/*", "read"))
+    a = policy("a", rule("x/*", "read"), rule("x/1", "read"))
+    d = evaluate([b, a], "x/1", C.READ)
+    assert d.reasons == ("granted 'read' by policy 'a' rule 'x/1'",)
     assert [m.policy for m in evaluate([b, a], "x/1", C.READ).matched] == ["a", "a", "b"]
 
 
@@ -292,33 +288,28 @@ def test_plus_does_not_match_multiple_segments() -> None:
 
 
 def test_decisions_are_deterministic_and_cached_safely() -> None:
-    p1 = policy("p", rule("a/*", "read", ttl=1))
-    p2 = policy("p", rule("a/*", "read", ttl=2))
-    assert evaluate([p1], "a/b", C.READ).constraints == {"ttl": 1}
-    assert evaluate([p2], "a/b", C.READ).constraints == {"ttl": 2}
+    p1 = policy("p", rule("a/*", "read", max_ttl=1))
+    p2 = policy("p", rule("a/*", "read", max_ttl=2))
+    assert evaluate([p1], "a/b", C.READ).constraints == {"max_ttl": 1}
+    assert evaluate([p2], "a/b", C.READ).constraints == {"max_ttl": 2}
     assert evaluate((p1,), "a/b", C.READ) == evaluate([p1], "a/b", C.READ)
-    # `1 == True` in Python, but a cached decision must not hand one policy's value to another.
-    as_int = policy("p", rule("a/*", "read", flag=1))
-    as_bool = policy("p", rule("a/*", "read", flag=True))
-    assert evaluate([as_int], "a/b", C.READ).constraints["flag"] is not True
-    assert evaluate([as_bool], "a/b", C.READ).constraints["flag"] is True
 
 
-def test_evaluation_is_fast() -> None:
+def test_many_policies_evaluate_consistently() -> None:
+    """Speed is measured in bench/; here: the indexed evaluation agrees on a wide policy set."""
     policies = tuple(
         policy(
             f"team-{p}",
             *[rule(f"area{r}/team{p}/+/x*", "read") for r in range(8)],
-            rule("identities/*", "read", "list", max_ttl=p),
+            rule("identities/*", "read", "list", max_ttl=p + 1),
             rule(f"identities/web-{p}", "read", "update"),
         )
         for p in range(10)
     )
-    paths = [f"identities/web-{i}" for i in range(10)] + [f"area{i}/team{i}/q/xy" for i in range(8)]
-    n = 200
-    start = time.perf_counter()
-    for _ in range(n):
-        for path in paths:
-            evaluate(policies, path, C.READ)
-    per_call = (time.perf_counter() - start) / (n * len(paths))
-    assert per_call < 50e-6  # generous for CI; typically about 1 us (cached) to 10 us (uncached)
+    for i in range(10):
+        d = evaluate(policies, f"identities/web-{i}", C.UPDATE)
+        assert d.allowed and d.constraints == {}
+        assert evaluate(policies, f"identities/web-{i}", C.READ).constraints == {"max_ttl": 1}
+    assert evaluate(policies, "area3/team3/q/xy", C.READ).allowed
+    assert not evaluate(policies, "area3/team3/q/yy", C.READ).allowed
+    assert not evaluate(policies, "area9/team3/q/xy", C.READ).allowed

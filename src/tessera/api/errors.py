@@ -8,12 +8,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException
 
 from tessera.core.context import annotate_error
 from tessera.core.errors import (
     PROBLEM_BASE,
+    Conflict,
     InvalidRequest,
     MalformedJSON,
     NotFound,
@@ -59,6 +61,8 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return problem_response(NotFound("no such endpoint"))
+        if exc.status_code == 400:  # Starlette could not parse the body (e.g. nesting too deep)
+            return problem_response(MalformedJSON("the request body could not be parsed"))
         body = {
             "type": f"{PROBLEM_BASE}http-{exc.status_code}",
             "title": str(exc.detail),
@@ -76,6 +80,20 @@ def install(app: FastAPI) -> None:
     async def _db(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database error: %s", type(exc.orig).__name__)
         return problem_response(StorageUnavailable("the database cannot be reached"))
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        # a value the database cannot store (e.g. NUL in PostgreSQL text): the caller's input
+        return problem_response(InvalidRequest("a value cannot be stored (invalid characters)"))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
+        # a concurrent writer won a uniqueness race (e.g. two nodes creating one name)
+        return problem_response(Conflict("the object was created or changed concurrently"))
+
+    @app.exception_handler(SATimeoutError)
+    async def _pool(_: Request, exc: SATimeoutError) -> JSONResponse:
+        return problem_response(StorageUnavailable("the database is busy; retry shortly"))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -16,7 +16,9 @@ from tessera.audit import Sensitive
 from tessera.core.context import RequestContext, current_request
 from tessera.core.errors import (
     AuditUnavailable,
+    CrossOrigin,
     InvalidPath,
+    InvalidRequest,
     NotInitialized,
     PayloadTooLarge,
     Sealed,
@@ -60,6 +62,7 @@ class GateMiddleware:
         self.c = container
         self.metrics = metrics
         self.max_body = container.settings.max_body_bytes
+        self.own_origin = container.settings.url.rstrip("/")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,6 +119,14 @@ class GateMiddleware:
             self.metrics.latency.labels(template).observe(time.perf_counter() - started)
 
     def _precheck(self, scope: Scope, path: str) -> TesseraError | None:
+        # Browsers label cross-site requests with Origin; the API is for machines and the CLI,
+        # so a foreign Origin (e.g. a page POSTing a form to /v1/sys/init) is refused.
+        origin = next((v for n, v in scope["headers"] if n == b"origin"), None)
+        if origin is not None and origin.decode("latin-1").rstrip("/") != self.own_origin:
+            return CrossOrigin("requests from web pages of other origins are refused")
+        query = scope.get("query_string", b"").lower()
+        if b"%00" in query or any(b < 0x20 or b == 0x7F for b in query):
+            return InvalidRequest("control characters are not allowed in query parameters")
         raw = bytes(scope.get("raw_path") or path.encode()).lower()
         if any(bad in raw for bad in _BAD_ENCODINGS) or "\\" in path or "//" in path:
             return InvalidPath("encoded separators, dot segments and empty segments are refused")

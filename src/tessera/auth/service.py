@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth import tokens
@@ -30,6 +30,7 @@ from tessera.core.errors import (
     Unauthenticated,
 )
 from tessera.core.randomness import Randomness
+from tessera.core.text import check_text
 from tessera.inventory.models import (
     CredentialKind,
     CredentialSource,
@@ -39,7 +40,7 @@ from tessera.inventory.models import (
 )
 from tessera.policy.models import Capability, validate_policy_name
 from tessera.storage.db import Database
-from tessera.storage.models import IdentityRow, TokenRow
+from tessera.storage.models import TokenRow
 
 TOKEN_KEY_NAME = "token_hmac_key"
 MAX_META = 32
@@ -163,7 +164,8 @@ class TokenService:
     # -- creation --------------------------------------------------------------------------
     def create_root(self, display_name: str = "root") -> CreatedToken:
         """The initial root token (no expiry); only called by init."""
-        return self._insert(None, ("root",), None, None, display_name, False, None, {}, 0)
+        with self._db.session(write=True) as s:
+            return self._insert(s, None, ("root",), None, None, display_name, False, None, {}, 0)
 
     def create(self, principal: Principal, req: CreateTokenRequest) -> CreatedToken:
         decision = self._policies.authorize(principal, "auth/token/create", Capability.CREATE)
@@ -174,9 +176,9 @@ class TokenService:
         caps = [self._limits.max_ttl]
         if req.explicit_max_ttl is not None:
             caps.append(_positive(req.explicit_max_ttl, "explicit_max_ttl"))
-        constraint = decision.constraints.get("max_ttl")
-        if isinstance(constraint, int | float) and constraint > 0:
-            caps.append(timedelta(seconds=constraint))
+        constraint = decision.constraints.get("max_ttl")  # seconds, validated at policy write
+        if constraint is not None:
+            caps.append(timedelta(seconds=int(constraint)))
         is_root_child = "root" in names
         if req.ttl is None and is_root_child and req.explicit_max_ttl is None:
             expires = max_expires = None
@@ -186,7 +188,12 @@ class TokenService:
             max_expires = now + min(caps)
             expires = now + ttl
         with self._db.session(write=True) as s:
-            parent = s.get(TokenRow, principal.accessor)
+            # FOR SHARE: a concurrent revoke of the parent (FOR UPDATE) waits for us or we see it
+            parent = s.execute(
+                select(TokenRow)
+                .where(TokenRow.accessor == principal.accessor)
+                .with_for_update(read=True)
+            ).scalar_one_or_none()
             if parent is None or parent.revoked_at is not None:
                 raise Unauthenticated("the token is invalid, expired or revoked")
             # a child never outlives its parent
@@ -195,24 +202,25 @@ class TokenService:
                     bound = as_utc(bound)
                     max_expires = bound if max_expires is None else min(max_expires, bound)
                     expires = bound if expires is None else min(expires, bound)
-            identity_id = None
+            binding: tuple[str, str] | None = None
             if req.identity is not None:
                 self._policies.authorize(principal, f"identities/{req.identity}", Capability.UPDATE)
-                identity_id = self._inventory.identity_id_for(s, req.identity)
+                binding = self._inventory.bind_identity(s, req.identity)
             for name in names:
                 if not self._policies.exists(s, name):
                     raise InvalidRequest(f"no policy named {name!r}")
-        return self._insert(
-            principal.accessor,
-            names,
-            expires,
-            max_expires,
-            display,
-            req.renewable,
-            identity_id,
-            meta,
-            int(ttl.total_seconds()),
-        )
+            return self._insert(
+                s,
+                principal.accessor,
+                names,
+                expires,
+                max_expires,
+                display,
+                req.renewable,
+                binding,
+                meta,
+                int(ttl.total_seconds()),
+            )
 
     def _child_policies(self, principal: Principal, req: CreateTokenRequest) -> tuple[str, ...]:
         requested = tuple(
@@ -234,16 +242,19 @@ class TokenService:
 
     def _insert(
         self,
+        s: Session,
         parent: str | None,
         names: tuple[str, ...],
         expires: datetime | None,
         max_expires: datetime | None,
         display: str,
         renewable: bool,
-        identity_id: str | None,
+        binding: tuple[str, str] | None,
         meta: dict[str, str],
         ttl_seconds: int,
     ) -> CreatedToken:
+        """Write the token row and its inventory row in the caller's transaction."""
+        identity_id, owner = binding if binding is not None else (None, None)
         raw = tokens.generate_token(self._rng)
         digest = self._hash(raw)
         now = self._clock.now()
@@ -262,28 +273,23 @@ class TokenService:
             max_expires_at=max_expires,
             revoked_at=None,
         )
-        with self._db.session(write=True) as s:
-            owner = None
-            if identity_id is not None:
-                ident = s.get(IdentityRow, identity_id)
-                owner = ident.owner if ident else None
-            s.add(row)
-            s.flush()
-            self._inventory.record(
-                s,
-                RecordCredential(
-                    kind=CredentialKind.TESSERA_TOKEN,
-                    fingerprint=_fingerprint(digest),
-                    name=display,
-                    source=CredentialSource.MANAGED,
-                    identity_id=identity_id,
-                    owner=owner,
-                    issued_at=now,
-                    not_after=expires,
-                    attributes={"accessor": row.accessor, "policies": list(names)},
-                    location=(LocationKind.ISSUED, "tessera:auth/token"),
-                ),
-            )
+        s.add(row)
+        s.flush()
+        self._inventory.record(
+            s,
+            RecordCredential(
+                kind=CredentialKind.TESSERA_TOKEN,
+                fingerprint=_fingerprint(digest),
+                name=display,
+                source=CredentialSource.MANAGED,
+                identity_id=identity_id,
+                owner=owner,
+                issued_at=now,
+                not_after=expires,
+                attributes={"accessor": row.accessor, "policies": list(names)},
+                location=(LocationKind.ISSUED, "tessera:auth/token"),
+            ),
+        )
         return CreatedToken(token=raw, info=info_from_row(row))
 
     # -- lookup ----------------------------------------------------------------------------
@@ -395,7 +401,9 @@ class TokenService:
             ).scalars()
         )
         count = self._revoke_tree(session, roots, now)
-        self.clear_cache()
+        # the caller's transaction commits later; clearing now would let a reader cache the
+        # pre-commit row under the new generation
+        event.listen(session, "after_commit", lambda _s: self.clear_cache(), once=True)
         return count
 
     def _revoke(self, accessors: list[str]) -> int:
@@ -407,7 +415,14 @@ class TokenService:
 
     def _revoke_tree(self, s: Session, roots: Iterable[str], now: datetime) -> int:
         """Revoke the tokens and all their descendants; idempotent (already revoked: skipped)."""
-        frontier, seen = list(roots), set[str]()
+        roots = list(roots)
+        if roots:
+            # FOR UPDATE: a child being created under a root (FOR SHARE) commits first, or sees
+            # the revocation; either way the walk below cannot miss it
+            s.execute(
+                select(TokenRow.accessor).where(TokenRow.accessor.in_(roots)).with_for_update()
+            )
+        frontier, seen = roots, set[str]()
         while frontier:
             seen.update(frontier)
             children = s.execute(
@@ -455,17 +470,15 @@ def _check_accessor(accessor: str) -> str:
 
 
 def _check_display(name: str) -> str:
-    if not 1 <= len(name) <= 256 or any(ord(c) < 32 for c in name):
-        raise InvalidRequest("display_name must be 1-256 printable characters")
-    return name
+    return check_text(name, "display_name", 256)
 
 
 def _check_meta(meta: dict[str, str] | object) -> dict[str, str]:
     if not isinstance(meta, dict) or len(meta) > MAX_META:
         raise InvalidRequest(f"meta must be an object of at most {MAX_META} strings")
     for k, v in meta.items():
-        if not isinstance(k, str) or not isinstance(v, str) or len(k) > 128 or len(v) > 512:
-            raise InvalidRequest("meta keys must be <= 128 and values <= 512 characters")
+        check_text(k, "meta key", 128)
+        check_text(v, f"meta {k!r}", 512, allow_empty=True)
     return dict(meta)
 
 

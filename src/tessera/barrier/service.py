@@ -219,9 +219,15 @@ class Barrier:
             listener()
 
     def _activate(self, root_key: bytes, keyring: Keyring) -> None:
+        """Unseal, all or nothing: if a service cannot load its keys (e.g. the database blips),
+        the barrier goes back to sealed so a retry of unseal does the whole thing again."""
         self._root_key, self._keyring, self._pending = root_key, keyring, []
-        for listener in self._on_unseal:
-            listener()
+        try:
+            for listener in self._on_unseal:
+                listener()
+        except Exception:
+            self.seal()
+            raise
 
     def _load_keyring(self, root_key: bytes) -> Keyring:
         with self._db.session() as s:

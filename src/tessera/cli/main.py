@@ -62,6 +62,7 @@ def server(
 ) -> None:
     """Run the Tessera server."""
     import uvicorn
+    from sqlalchemy.exc import SQLAlchemyError
 
     from tessera.api import create_app
     from tessera.app import build, startup
@@ -89,6 +90,12 @@ def server(
         report = startup(container)
     except TesseraError as exc:
         raise fail(exc.detail) from None
+    except OSError as exc:
+        raise fail(f"cannot use {exc.filename or data_dir}: {exc.strerror}") from None
+    except SQLAlchemyError as exc:
+        # the driver's message can quote the URL; name only the failure
+        cause = getattr(exc, "orig", None) or exc
+        raise fail(f"cannot open the database: {type(cause).__name__}") from None
     if dev:
         console.print(DEV_BANNER)
     typer.echo(f"Tessera listening on {settings.url}")

@@ -20,7 +20,7 @@ def parse_duration(value: str | int, field: str = "duration") -> timedelta:
         seconds = value
     else:
         text = value.strip().lower()
-        if text.isdigit() and len(text) <= 12:
+        if text.isascii() and text.isdigit() and len(text) <= 12:
             seconds = int(text)
         else:
             pos, seconds = 0, 0

@@ -58,6 +58,10 @@ class PermissionDenied(TesseraError):
     status, slug, title = 403, "permission-denied", "Permission denied"
 
 
+class CrossOrigin(TesseraError):
+    status, slug, title = 403, "cross-origin", "Cross-origin requests are refused"
+
+
 class NotFound(TesseraError):
     status, slug, title = 404, "not-found", "Not found"
 

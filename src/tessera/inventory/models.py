@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from tessera.core.errors import InvalidRequest
+from tessera.core.text import check_text
 
 
 class IdentityKind(StrEnum):
@@ -81,9 +82,9 @@ def validate_name(name: str, what: str = "name") -> str:
 
 def validate_owner(owner: str) -> str:
     stripped = owner.strip()
-    if not stripped or len(stripped) > 255 or any(ord(c) < 32 for c in stripped):
+    if not stripped:
         raise InvalidRequest("owner is required: a team or person, 1-255 printable characters")
-    return stripped
+    return check_text(stripped, "owner")
 
 
 def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -92,8 +93,7 @@ def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
     for key, value in labels.items():
         if not LABEL_KEY_RE.fullmatch(key):
             raise InvalidRequest(f"label key {key!r} is not valid")
-        if len(value) > 255 or any(ord(c) < 32 for c in value):
-            raise InvalidRequest(f"label {key!r} has an invalid value")
+        check_text(value, f"label {key!r}", allow_empty=True)
     return dict(labels)
 
 

@@ -18,6 +18,10 @@ class Authorizer(Protocol):
         self, principal: Principal, path: str, capability: Capability, *, sudo: bool = False
     ) -> Decision: ...
 
+    def permits(self, principal: Principal, path: str, capability: Capability) -> bool:
+        """The same decision without raising or auditing; for filtering list results."""
+        ...
+
 
 class CredentialRevoker(Protocol):
     """A domain that can revoke everything it issued to an identity, inside the caller's

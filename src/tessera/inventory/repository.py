@@ -28,6 +28,7 @@ from tessera.inventory.models import (
 from tessera.storage.models import CredentialLocationRow, CredentialRow, IdentityRow
 
 T = TypeVar("T")
+LABEL_SCAN_BUDGET = 10_000
 
 
 def _opt(value: datetime | None) -> datetime | None:
@@ -71,8 +72,12 @@ def credential_from_row(row: CredentialRow, locations: tuple[Location, ...] = ()
     )
 
 
-def get_identity_row(session: Session, name: str) -> IdentityRow | None:
-    return session.execute(select(IdentityRow).where(IdentityRow.name == name)).scalar_one_or_none()
+def get_identity_row(session: Session, name: str, lock: str | None = None) -> IdentityRow | None:
+    """By name; `lock` "share" or "update" takes a row lock (PostgreSQL; SQLite serialises)."""
+    stmt = select(IdentityRow).where(IdentityRow.name == name)
+    if lock is not None:
+        stmt = stmt.with_for_update(read=lock == "share")
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def list_identities(session: Session, query: IdentityQuery, after: str | None) -> Page[Identity]:
@@ -89,16 +94,22 @@ def list_identities(session: Session, query: IdentityQuery, after: str | None) -
         stmt = stmt.where(IdentityRow.id > after)
     if query.label is None:
         rows = list(session.execute(stmt.limit(query.limit + 1)).scalars())
-    else:
-        # JSON containment differs per engine; filter labels in Python over a bounded scan.
-        key, value = query.label
-        rows = []
-        for row in session.execute(stmt).scalars():
-            if row.labels.get(key) == value:
-                rows.append(row)
-                if len(rows) > query.limit:
-                    break
-    return _page([identity_from_row(r) for r in rows], query.limit, lambda i: i.id)
+        return _page([identity_from_row(r) for r in rows], query.limit, lambda i: i.id)
+    # JSON containment differs per engine: filter labels in Python over a bounded scan; when the
+    # scan budget runs out the page is short and its cursor resumes after the last row scanned.
+    key, value = query.label
+    matches: list[Identity] = []
+    scanned, last_id = 0, ""
+    scan = session.execute(stmt.limit(LABEL_SCAN_BUDGET).execution_options(yield_per=500))
+    for row in scan.scalars():
+        scanned, last_id = scanned + 1, row.id
+        if row.labels.get(key) == value:
+            if len(matches) == query.limit:  # one match beyond the page: there is more
+                return Page(tuple(matches), encode_cursor(matches[-1].id))
+            matches.append(identity_from_row(row))
+    if scanned < LABEL_SCAN_BUDGET:  # reached the end of the table
+        return Page(tuple(matches), None)
+    return Page(tuple(matches), encode_cursor(last_id))  # budget spent: resume after it
 
 
 def list_credentials(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -20,6 +21,7 @@ from tessera.inventory.models import (
     CreateIdentityRequest,
     Credential,
     CredentialQuery,
+    CredentialSource,
     CredentialStatus,
     Identity,
     IdentityQuery,
@@ -36,7 +38,10 @@ from tessera.policy.models import Capability
 from tessera.storage.db import Database
 from tessera.storage.models import CredentialLocationRow, CredentialRow, IdentityRow
 
-MAX_SPIFFE_ID = 2048
+# SPIFFE-ID spec: trust domain [a-z0-9.-_], path segments [A-Za-z0-9.-_], no dot segments
+SPIFFE_ID_RE = re.compile(
+    r"spiffe://[a-z0-9._-]{1,255}(/(?!\.{1,2}(/|$))[A-Za-z0-9._-]+)*", re.ASCII
+)
 
 
 class InventoryService:
@@ -60,9 +65,12 @@ class InventoryService:
         environment = validate_name(req.environment, "environment")
         labels = validate_labels(req.labels)
         if req.spiffe_id is not None and (
-            not req.spiffe_id.startswith("spiffe://") or len(req.spiffe_id) > MAX_SPIFFE_ID
+            len(req.spiffe_id) > 2048 or not SPIFFE_ID_RE.fullmatch(req.spiffe_id)
         ):
-            raise InvalidRequest("spiffe_id must be a spiffe:// URI of at most 2048 characters")
+            raise InvalidRequest(
+                "spiffe_id must be spiffe://<trust domain>/<path> (lower-case trust domain; "
+                "path segments of letters, digits, '.', '-', '_'), at most 2048 characters"
+            )
         now = self._clock.now()
         row = IdentityRow(
             id=new_ulid(self._clock, self._rng),
@@ -95,7 +103,14 @@ class InventoryService:
         self._authz.authorize(principal, "identities", Capability.LIST)
         check_limit(query.limit)
         with self._db.session() as s:
-            return repo.list_identities(s, query, decode_cursor(query.cursor))
+            page = repo.list_identities(s, query, decode_cursor(query.cursor))
+        # listing is not reading: only identities the caller may read (and not denied) appear
+        visible = tuple(
+            i
+            for i in page.items
+            if self._authz.permits(principal, f"identities/{i.name}", Capability.READ)
+        )
+        return Page(visible, page.next_cursor)
 
     def update_identity(
         self, principal: Principal, name: str, req: UpdateIdentityRequest
@@ -110,7 +125,10 @@ class InventoryService:
                 # the identity's credentials follow its owner unless a discovery set one
                 s.execute(
                     update(CredentialRow)
-                    .where(CredentialRow.identity_id == row.id)
+                    .where(
+                        CredentialRow.identity_id == row.id,
+                        CredentialRow.source == CredentialSource.MANAGED.value,
+                    )
                     .values(owner=row.owner, updated_at=self._clock.now())
                 )
             if req.environment is not None:
@@ -128,7 +146,7 @@ class InventoryService:
         )
         now = self._clock.now()
         with self._db.session(write=True) as s:
-            row = self._require(s, name)
+            row = self._require(s, name, lock="update")
             revoked = sum(r.revoke_for_identity(s, row.id, now) for r in self._revokers)
             if row.status != IdentityStatus.DECOMMISSIONED.value:
                 row.status = IdentityStatus.DECOMMISSIONED.value
@@ -136,15 +154,16 @@ class InventoryService:
                 row.updated_at = now
             return repo.identity_from_row(row), revoked
 
-    def identity_id_for(self, session: Session, name: str) -> str:
-        """Resolve a name to an active identity id, for services binding credentials to it."""
-        row = self._require(session, name)
+    def bind_identity(self, session: Session, name: str) -> tuple[str, str]:
+        """(id, owner) of an active identity for a credential being bound to it. The row is
+        locked FOR SHARE so a concurrent decommission (FOR UPDATE) cannot miss the credential."""
+        row = self._require(session, validate_name(name, "identity"), lock="share")
         if row.status != IdentityStatus.ACTIVE.value:
             raise Conflict(f"identity {name!r} is decommissioned")
-        return row.id
+        return row.id, row.owner
 
-    def _require(self, session: Session, name: str) -> IdentityRow:
-        row = repo.get_identity_row(session, name)
+    def _require(self, session: Session, name: str, lock: str | None = None) -> IdentityRow:
+        row = repo.get_identity_row(session, name, lock)
         if row is None:
             raise NotFound(f"no identity named {name!r}")
         return row
@@ -160,9 +179,15 @@ class InventoryService:
                 if found is None:
                     return Page((), None)
                 identity_id = found.id
-            return repo.list_credentials(
+            page = repo.list_credentials(
                 s, query, decode_cursor(query.cursor), self._clock.now(), identity_id
             )
+        visible = tuple(
+            c
+            for c in page.items
+            if self._authz.permits(principal, f"inventory/credentials/{c.id}", Capability.READ)
+        )
+        return Page(visible, page.next_cursor)
 
     def get_credential(self, principal: Principal, credential_id: str) -> Credential:
         if not credential_id.isalnum() or len(credential_id) > 32:

@@ -1,7 +1,8 @@
 """`evaluate(policies, path, capability)` → `Decision`: root allows, deny wins, default deny.
 
-Constraints come from the most specific granting rule (exact < `+` < `*`, then longer literal
-prefix, then policy name and rule order). Pure and deterministic; never touches storage.
+Constraints: the most restrictive value of each, over every granting rule (see
+constraints.py). Reasons name the most specific granting rule (exact < `+` < `*`, then longer
+literal prefix, then policy name and rule order). Pure and deterministic; no storage.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from tessera.policy.constraints import most_restrictive
 from tessera.policy.models import (
     EMPTY_CONSTRAINTS,
     Capability,
@@ -139,7 +141,10 @@ def _decide(rules: _RuleSet, path: str, capability: Capability, require_sudo: bo
         else:
             reasons_list.append(_granted(cap, best))
             grant = best if grant is None else grant
-    constraints = grant.rule.constraints if allowed and grant is not None else EMPTY_CONSTRAINTS
+    constraints = EMPTY_CONSTRAINTS
+    if allowed and grant is not None:
+        granting = [e.rule.constraints for e in hits if capability in e.rule.capabilities]
+        constraints = most_restrictive(granting) if any(granting) else EMPTY_CONSTRAINTS
     return Decision(allowed, path, capability, matched, tuple(reasons_list), constraints)
 
 
@@ -163,7 +168,7 @@ def evaluate(
 
     Raises `InvalidPath` for a malformed path. A policy named `root` allows everything. Otherwise
     any matching `deny` rule denies; else some matching rule must grant `capability` (and `sudo`
-    too when `require_sudo`). `constraints` are those of the most specific granting rule.
+    too when `require_sudo`). `constraints` combine every granting rule, most restrictive first.
     """
     key = policies if isinstance(policies, tuple) else tuple(policies)
     if not isinstance(capability, Capability):

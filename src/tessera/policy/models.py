@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tessera.core.errors import InvalidPath, InvalidRequest
+from tessera.policy.constraints import normalise as normalise_constraints
 from tessera.policy.paths import CompiledPattern, compile_pattern
 
 MAX_RULES = 500
@@ -207,9 +208,8 @@ def _rule_from_document(raw: Any, where: str) -> Rule:
     constraints = raw.get("constraints", {})
     if not isinstance(constraints, Mapping):
         raise InvalidRequest(f"{where}.constraints must be an object")
-    if any(not isinstance(key, str) or not key for key in constraints):
-        raise InvalidRequest(f"{where}.constraints: keys must be non-empty strings")
-    return Rule(path, capabilities, _freeze(constraints, f"{where}.constraints"))
+    canonical = normalise_constraints(constraints, f"{where}.constraints")
+    return Rule(path, capabilities, _freeze(canonical, f"{where}.constraints"))
 
 
 @dataclass(frozen=True)

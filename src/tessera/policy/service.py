@@ -65,6 +65,10 @@ class PolicyService:
             raise PermissionDenied(f"permission denied: {capability.value} on {path!r}")
         return decision
 
+    def permits(self, principal: Principal, path: str, capability: Capability) -> bool:
+        """Whether a request would be allowed; no audit annotation, never raises."""
+        return evaluate(principal.policies, path, capability).allowed
+
     def resolve(self, names: tuple[str, ...]) -> tuple[Policy, ...]:
         """Policies for a token; names that no longer exist are skipped (they grant nothing)."""
         now = self._clock.monotonic()

@@ -41,8 +41,8 @@ def normalise_url(url: str) -> str:
     """Accept `postgres://` and `postgresql://` and pick the psycopg 3 driver."""
     try:
         parsed = make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError with the URL in the text
-        raise InvalidRequest("the database URL is not a valid URL") from exc
+    except Exception:  # sqlalchemy raises ArgumentError with the URL (maybe a password) in it
+        raise InvalidRequest("the database URL is not a valid URL") from None
     name = parsed.drivername
     if name in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -61,17 +61,22 @@ class Database:
         self._write_lock = threading.Lock()
         if self.is_sqlite:
             path = Path(make_url(url).database or "")
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.engine = create_engine(
                 url,
                 connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 30},
                 pool_size=config.pool_size,
                 max_overflow=config.pool_size,
+                hide_parameters=True,  # bound values (hashes, ciphertexts) never reach logs
             )
             _install_sqlite_hooks(self.engine)
         else:
             self.engine = create_engine(
-                url, pool_size=config.pool_size, max_overflow=config.pool_size, pool_pre_ping=True
+                url,
+                pool_size=config.pool_size,
+                max_overflow=config.pool_size,
+                pool_pre_ping=True,
+                hide_parameters=True,
             )
 
     @contextmanager
