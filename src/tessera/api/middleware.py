@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.api.deps import presented_token
 from tessera.api.errors import problem_response
 from tessera.app import Container
 from tessera.audit import Sensitive
@@ -23,6 +25,7 @@ from tessera.core.errors import (
     PayloadTooLarge,
     Sealed,
     TesseraError,
+    Unauthenticated,
     UnsupportedMediaType,
 )
 from tessera.core.ids import new_ulid
@@ -152,10 +155,11 @@ class GateMiddleware:
         return None
 
     def _request_data(self, scope: Scope, ctx: RequestContext) -> dict[str, Any]:
-        token = None
-        for name, value in scope["headers"]:
-            if name in (b"x-tessera-token", b"authorization"):
-                token = value.decode("latin-1").removeprefix("Bearer ").removeprefix("bearer ")
+        headers = Headers(scope=scope)
+        try:
+            token = presented_token(headers)
+        except Unauthenticated:  # unusable scheme: still record (hashed) what was sent
+            token = headers.get("authorization")
         return {
             "method": scope["method"],
             "path": scope["path"],

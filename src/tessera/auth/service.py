@@ -108,21 +108,31 @@ class TokenService:
     def authenticate(self, token: str) -> Principal:
         """Resolve a presented token to a Principal or raise Unauthenticated (never says why
         beyond 'invalid, expired or revoked', so probing learns nothing)."""
+        principal = self.authenticate_cached(token)
+        if principal is None:
+            principal = self._accept(self._load_principal(self._hash(token)))
+        return principal
+
+    def authenticate_cached(self, token: str) -> Principal | None:
+        """The same answer from memory only, or None when the database must be asked: lets an
+        async caller stay on the event loop for the common case and go to a thread otherwise."""
         if not tokens.well_formed(token):
             raise Unauthenticated("the token is malformed")
-        digest = self._hash(token)
-        now = self._clock.now()
-        hit = self._cache.get(digest)
-        if hit is not None and self._clock.monotonic() - hit.at < self._limits.cache_ttl:
-            principal = hit.principal
-            # policies come through the policy cache each time, so a change made on another
-            # node reaches this token within one policy-cache period, not two
-            policies = self._policies.resolve(principal.policy_names)
-            if policies != principal.policies:
-                principal = replace(principal, policies=policies)
-        else:
-            principal = self._load_principal(digest)
-        if principal.expires_at is not None and principal.expires_at <= now:
+        hit = self._cache.get(self._hash(token))
+        if hit is None or self._clock.monotonic() - hit.at >= self._limits.cache_ttl:
+            return None
+        # policies come through the policy cache each time, so a change made on another
+        # node reaches this token within one policy-cache period, not two
+        policies = self._policies.resolve_cached(hit.principal.policy_names)
+        if policies is None:
+            return None
+        principal = hit.principal
+        if policies != principal.policies:
+            principal = replace(principal, policies=policies)
+        return self._accept(principal)
+
+    def _accept(self, principal: Principal) -> Principal:
+        if principal.expires_at is not None and principal.expires_at <= self._clock.now():
             raise Unauthenticated("the token is invalid, expired or revoked")
         annotate_auth(
             {
@@ -294,12 +304,16 @@ class TokenService:
 
     # -- lookup ----------------------------------------------------------------------------
     def lookup_self(self, principal: Principal) -> TokenInfo:
-        """Served from the verified-token cache when fresh (same staleness bound as auth)."""
+        cached = self.lookup_self_cached(principal)
+        return cached if cached is not None else self._info_by_accessor(principal.accessor)
+
+    def lookup_self_cached(self, principal: Principal) -> TokenInfo | None:
+        """From the verified-token cache when fresh (same staleness bound as auth), else None."""
         self._policies.authorize(principal, "auth/token/lookup-self", Capability.READ)
         hit = self._by_accessor.get(principal.accessor)
         if hit is not None and self._clock.monotonic() - hit.at < self._limits.cache_ttl:
             return hit.info
-        return self._info_by_accessor(principal.accessor)
+        return None
 
     def lookup(self, principal: Principal, token: str) -> TokenInfo:
         self._policies.authorize(principal, "auth/token/lookup", Capability.READ)

@@ -42,6 +42,7 @@ class PolicyService:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[Policy | None, float]] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._generation = 0
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Called after a policy is written or deleted (e.g. to drop cached principals)."""
@@ -69,6 +70,21 @@ class PolicyService:
         """Whether a request would be allowed; no audit annotation, never raises."""
         return evaluate(principal.policies, path, capability).allowed
 
+    def resolve_cached(self, names: tuple[str, ...]) -> tuple[Policy, ...] | None:
+        """Like `resolve` from memory only; None when some name needs a database read."""
+        now = self._clock.monotonic()
+        result: list[Policy] = []
+        for name in names:
+            if name in BUILTIN:
+                result.append(BUILTIN[name])
+                continue
+            hit = self._cache.get(name)
+            if hit is None or now - hit[1] >= self._ttl:
+                return None
+            if hit[0] is not None:
+                result.append(hit[0])
+        return tuple(result)
+
     def resolve(self, names: tuple[str, ...]) -> tuple[Policy, ...]:
         """Policies for a token; names that no longer exist are skipped (they grant nothing)."""
         now = self._clock.monotonic()
@@ -85,6 +101,7 @@ class PolicyService:
             else:
                 missing.append(name)
         if missing:
+            generation = self._generation  # a write/delete during our read wins over it
             with self._db.session() as s:
                 rows = {
                     r.name: r
@@ -93,10 +110,12 @@ class PolicyService:
                     ).scalars()
                 }
             with self._lock:
+                fresh = generation == self._generation
                 for name in missing:
                     row = rows.get(name)
                     policy = Policy.from_document(name, row.document) if row else None
-                    self._cache[name] = (policy, now)
+                    if fresh:
+                        self._cache[name] = (policy, now)
                     if policy is not None:
                         result.append(policy)
         return tuple(result)
@@ -104,11 +123,13 @@ class PolicyService:
     # -- CRUD ------------------------------------------------------------------------------
     def write(self, principal: Principal, name: str, document: dict[str, Any]) -> Policy:
         validate_policy_name(name)
-        self._authz_write(principal, name)
         policy = Policy.from_document(name, document)
         now = self._clock.now()
         with self._db.session(write=True) as s:
             row = s.get(PolicyRow, name)
+            # create for a new policy, update for an existing one, decided in this transaction
+            cap = Capability.CREATE if row is None else Capability.UPDATE
+            self.authorize(principal, f"sys/policies/{name}", cap)
             if row is None:
                 s.add(
                     PolicyRow(
@@ -150,15 +171,9 @@ class PolicyService:
     def exists(self, session: Session, name: str) -> bool:
         return name in BUILTIN or session.get(PolicyRow, name) is not None
 
-    def _authz_write(self, principal: Principal, name: str) -> None:
-        # create for new policies and update for existing ones, as a path ACL would expect
-        with self._db.session() as s:
-            exists = s.get(PolicyRow, name) is not None
-        cap = Capability.UPDATE if exists else Capability.CREATE
-        self.authorize(principal, f"sys/policies/{name}", cap)
-
     def _forget(self, name: str) -> None:
         with self._lock:
             self._cache.pop(name, None)
+            self._generation += 1
         for listener in self._listeners:
             listener()

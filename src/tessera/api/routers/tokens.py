@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
 from tessera.api.deps import ContainerDep, PrincipalDep
 from tessera.api.schemas import (
@@ -67,7 +68,10 @@ def create(body: TokenCreateIn, p: PrincipalDep, c: ContainerDep) -> TokenCreate
 
 @router.get("/lookup-self", response_model=TokenOut)
 async def lookup_self(p: PrincipalDep, c: ContainerDep) -> TokenOut:
-    return token_out(c.tokens.lookup_self(p), c)
+    info = c.tokens.lookup_self_cached(p)
+    if info is None:
+        info = await run_in_threadpool(c.tokens.lookup_self, p)
+    return token_out(info, c)
 
 
 @router.post("/lookup", response_model=TokenOut)
