@@ -27,6 +27,11 @@ def test_init_policy_token_deny_revoke_seal_unseal_audit(server: ServerProcess) 
         assert r.status_code == 503
         assert r.json()["type"] == "urn:tessera:problem:not-initialized"
 
+        bad = anon.post("/v1/sys/init", json={"secret_shares": 2, "secret_threshold": 3})
+        assert bad.status_code == 400
+        assert bad.json()["type"] == "urn:tessera:problem:invalid-request"
+        assert anon.get("/v1/sys/seal-status").json()["initialized"] is False
+
     init = _init(server)
     keys = init["keys"]
     assert isinstance(keys, list) and len(keys) == 5

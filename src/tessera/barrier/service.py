@@ -116,7 +116,9 @@ class Barrier:
     def initialize(self, shares: int, threshold: int) -> InitResult:
         """Create the root key and keyring, split the root key, and leave the barrier unsealed."""
         if not (1 <= threshold <= shares <= 255):
-            raise InvalidRequest("need 1 <= threshold <= shares <= 255")
+            raise InvalidRequest(
+                "secret_threshold must be at least 1 and at most secret_shares (at most 255)"
+            )
         root_key = self._rng.token_bytes(aead.KEY_SIZE)
         parts = shamir.split(root_key, shares, threshold, self._rng)
         now = self._clock.now()

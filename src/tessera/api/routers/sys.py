@@ -73,8 +73,6 @@ def seal_status(c: ContainerDep) -> SealStatusOut:
 
 @router.post("/init", response_model=InitOut, summary="Initialize: create and split the root key")
 def init(body: InitIn, c: ContainerDep) -> InitOut:
-    if body.secret_threshold > body.secret_shares:
-        raise InvalidRequest("secret_threshold cannot exceed secret_shares")
     result = c.operator.initialize(body.secret_shares, body.secret_threshold)
     return InitOut(
         keys=list(result.shares), secret_threshold=result.threshold, root_token=result.root_token
