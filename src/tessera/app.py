@@ -29,6 +29,8 @@ DEV_ROOT_TOKEN_FILE = "dev-root-token"
 
 @dataclass
 class Container:
+    """Every wired service of one server; built by `build`, released by `close`."""
+
     settings: Settings
     clock: Clock
     rng: Randomness
@@ -89,6 +91,8 @@ def _sinks(settings: Settings) -> list[AuditSink]:
 
 @dataclass(frozen=True)
 class StartupReport:
+    """What `startup` did: the dev root token and share file, both None outside dev mode."""
+
     root_token: str | None
     dev_shares_file: Path | None
 

@@ -11,6 +11,8 @@ DEFAULT_MAX_BODY = 1024 * 1024
 
 @dataclass(frozen=True)
 class Settings:
+    """Resolved server settings; `database_url` and `unseal_keys` are kept out of `repr`."""
+
     data_dir: Path
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     listen: str = DEFAULT_LISTEN

@@ -39,6 +39,8 @@ _CURL_DEFAULT = b"application/x-www-form-urlencoded"
 
 
 class Metrics:
+    """Prometheus metrics of one app, in a registry of their own (served at `/metrics`)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -60,6 +62,9 @@ class Metrics:
 
 
 class GateMiddleware:
+    """The gate in front of the app: refuses what fails the prechecks (path, size, media type,
+    origin, seal state), audits the request before it runs (fail closed) and records metrics."""
+
     def __init__(self, app: ASGIApp, container: Container, metrics: Metrics) -> None:
         self.app = app
         self.c = container

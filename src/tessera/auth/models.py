@@ -27,6 +27,8 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenInfo:
+    """A token's stored properties, never the token itself; `ttl_seconds` is as created."""
+
     accessor: str
     policies: tuple[str, ...]
     display_name: str
@@ -43,6 +45,9 @@ class TokenInfo:
 
 @dataclass(frozen=True)
 class CreateTokenRequest:
+    """What a caller asks of a child token; the service narrows it to the caller's
+    policies, its policy constraints and the parent's lifetime."""
+
     policies: tuple[str, ...] = ()
     ttl: timedelta | None = None
     explicit_max_ttl: timedelta | None = None

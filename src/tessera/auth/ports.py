@@ -19,6 +19,8 @@ class TokenKeySource(Protocol):
 
 
 class PolicyPort(Protocol):
+    """Policy decisions and resolution by name; `authorize` raises PermissionDenied."""
+
     def authorize(
         self, principal: Principal, path: str, capability: Capability, *, sudo: bool = False
     ) -> Decision: ...

@@ -49,6 +49,9 @@ MAX_CACHE = 100_000
 
 @dataclass(frozen=True)
 class TokenLimits:
+    """Server-wide token bounds: default and longest TTL, and how long (s) a verified token
+    may be served from cache."""
+
     default_ttl: timedelta = timedelta(hours=24)
     max_ttl: timedelta = timedelta(days=32)
     cache_ttl: float = 1.0
@@ -62,6 +65,9 @@ class _Cached:
 
 
 class TokenService:
+    """Token use cases. Tokens are stored only as keyed hashes; every token is recorded
+    in the inventory, and revoking one revokes its descendants."""
+
     def __init__(
         self,
         db: Database,

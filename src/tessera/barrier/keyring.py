@@ -14,6 +14,8 @@ from tessera.core.randomness import Randomness
 
 @dataclass(frozen=True)
 class Keyring:
+    """Immutable data keys by version: `active` encrypts, every version decrypts."""
+
     keys: Mapping[int, bytes]
     active: int
     rotated_at: datetime

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SealStatus:
+    """Seal state; `threshold` and `shares` are 0 and `seal_type` None until initialized."""
+
     initialized: bool
     sealed: bool
     seal_type: str | None

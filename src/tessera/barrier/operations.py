@@ -21,6 +21,8 @@ class InitResponse:
 
 
 class OperatorService:
+    """Operator use cases; init and unseal need no token, seal and rotate need `sudo`."""
+
     def __init__(self, barrier: Barrier, tokens: RootTokenIssuer, authz: Authorizer) -> None:
         self._barrier = barrier
         self._tokens = tokens

@@ -41,6 +41,9 @@ def default_token() -> str | None:
 
 
 class TesseraClient:
+    """One method per API operation, returning the response model; every failure
+    (network, HTTP problem, unexpected body) is raised as a ClientError."""
+
     def __init__(self, addr: str, token: str | None, timeout: float = 30.0) -> None:
         self.addr = addr.rstrip("/")
         if not self.addr.startswith(("http://", "https://")):

@@ -21,6 +21,8 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 class Output(StrEnum):
+    """CLI output format: `table` for people, `json` for scripts."""
+
     table = "table"
     json = "json"
 

@@ -13,6 +13,8 @@ from typing import Any
 
 @dataclass
 class RequestContext:
+    """One request's audit annotations: who called, policy decisions, error slug."""
+
     request_id: str
     remote_addr: str = ""
     auth: dict[str, Any] | None = None

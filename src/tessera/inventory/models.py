@@ -14,6 +14,8 @@ from tessera.core.text import check_text
 
 
 class IdentityKind(StrEnum):
+    """What sort of non-human actor an identity is."""
+
     WORKLOAD = "workload"
     SERVICE_ACCOUNT = "service_account"
     DEVICE = "device"
@@ -23,6 +25,8 @@ class IdentityKind(StrEnum):
 
 
 class IdentityStatus(StrEnum):
+    """Identity lifecycle; `decommissioned` is final."""
+
     ACTIVE = "active"
     DECOMMISSIONED = "decommissioned"
 
@@ -45,11 +49,15 @@ class CredentialKind(StrEnum):
 
 
 class CredentialSource(StrEnum):
+    """`managed`: issued by Tessera; `discovered`: found elsewhere and recorded."""
+
     MANAGED = "managed"
     DISCOVERED = "discovered"
 
 
 class CredentialStatus(StrEnum):
+    """Stored credential status; `expired` is only a query filter."""
+
     ACTIVE = "active"
     REVOKED = "revoked"
     SUPERSEDED = "superseded"
@@ -57,6 +65,8 @@ class CredentialStatus(StrEnum):
 
 
 class LocationKind(StrEnum):
+    """Where a credential was issued or found."""
+
     ISSUED = "issued"
     FILE = "file"
     GIT = "git"
@@ -99,6 +109,8 @@ def validate_labels(labels: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Identity:
+    """A non-human actor with an accountable owner; `id` is a ULID, `name` is unique."""
+
     id: str
     name: str
     kind: IdentityKind
@@ -114,6 +126,8 @@ class Identity:
 
 @dataclass(frozen=True)
 class Location:
+    """One place a credential was seen, with the first and last time it was seen there."""
+
     kind: LocationKind
     location: str
     first_seen_at: datetime
@@ -122,6 +136,8 @@ class Location:
 
 @dataclass(frozen=True)
 class Credential:
+    """One inventory row: metadata of a credential, never its secret."""
+
     id: str
     kind: CredentialKind
     fingerprint: str
@@ -142,6 +158,8 @@ class Credential:
 
 @dataclass(frozen=True)
 class CreateIdentityRequest:
+    """A new identity; the service validates every field."""
+
     name: str
     owner: str
     kind: IdentityKind = IdentityKind.WORKLOAD
@@ -152,6 +170,8 @@ class CreateIdentityRequest:
 
 @dataclass(frozen=True)
 class UpdateIdentityRequest:
+    """Changes to an identity; None leaves a field as it is."""
+
     owner: str | None = None
     environment: str | None = None
     labels: Mapping[str, str] | None = None
@@ -159,6 +179,8 @@ class UpdateIdentityRequest:
 
 @dataclass(frozen=True)
 class IdentityQuery:
+    """Filters and keyset paging for listing identities; None filters nothing."""
+
     kind: IdentityKind | None = None
     owner: str | None = None
     environment: str | None = None
@@ -170,6 +192,8 @@ class IdentityQuery:
 
 @dataclass(frozen=True)
 class CredentialQuery:
+    """Filters and keyset paging for listing credentials; None filters nothing."""
+
     kind: CredentialKind | None = None
     source: CredentialSource | None = None
     owner: str | None = None
@@ -185,6 +209,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One page of results; `next_cursor` is None on the last page."""
+
     items: tuple[T, ...]
     next_cursor: str | None
 

@@ -17,6 +17,8 @@ from tessera.core.errors import InvalidRequest
 
 @dataclass(frozen=True)
 class ConstraintKind:
+    """How one constraint is parsed from a rule, combined across rules, and described."""
+
     parse: Callable[[Any, str], Any]
     combine: Callable[[Sequence[Any]], Any]
     doc: str

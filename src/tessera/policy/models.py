@@ -29,6 +29,8 @@ EMPTY_CONSTRAINTS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Capability(StrEnum):
+    """What a rule grants on a path; `deny` overrides every grant (but not the root policy)."""
+
     CREATE = "create"
     READ = "read"
     UPDATE = "update"

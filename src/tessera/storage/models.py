@@ -29,6 +29,8 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """Declarative base; its metadata names constraints and indexes deterministically."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
@@ -68,6 +70,8 @@ class SystemSecretRow(Base):
 
 
 class PolicyRow(Base):
+    """A user-written policy as its JSON document; built-in policies are not stored."""
+
     __tablename__ = "policies"
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -99,6 +103,8 @@ class TokenRow(Base):
 
 
 class IdentityRow(Base):
+    """An identity (non-human actor); `name` is unique."""
+
     __tablename__ = "identities"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
