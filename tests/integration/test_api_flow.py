@@ -99,6 +99,15 @@ def test_init_policy_token_deny_revoke_seal_unseal_audit(server: ServerProcess) 
         assert r.json()["type"] == "urn:tessera:problem:sealed"
         assert rc.get("/v1/sys/health").status_code == 503
         assert rc.get("/v1/sys/seal-status").json()["sealed"] is True
+        for method, path in (
+            ("POST", "/v1/sys/init"),
+            ("GET", "/v1/sys/policies"),
+            ("GET", "/openapi.json"),
+            ("POST", "/v1/sys/rotate"),
+        ):
+            r = rc.request(method, path, json={} if method == "POST" else None)
+            assert (r.status_code, r.json()["type"]) == (503, "urn:tessera:problem:sealed"), path
+        assert "tessera_sealed 1.0" in rc.get("/metrics").text
 
     with server.client() as anon:
         # wrong share (well-formed, right length) fails cleanly and resets progress

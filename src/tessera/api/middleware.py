@@ -32,7 +32,8 @@ from tessera.core.ids import new_ulid
 
 # Reachable while sealed; not audited because load balancers poll them constantly.
 QUIET_PATHS = frozenset({"/v1/sys/health", "/v1/sys/seal-status", "/metrics"})
-SEALED_OK = QUIET_PATHS | {"/v1/sys/unseal", "/v1/sys/init"}
+# While sealed: health, seal status, unseal, and metrics (so monitoring sees `tessera_sealed`).
+SEALED_OK = QUIET_PATHS | {"/v1/sys/unseal"}
 UNINITIALISED_OK = QUIET_PATHS | {"/v1/sys/init", "/openapi.json", "/docs"}
 _BAD_ENCODINGS = (b"%2f", b"%5c", b"%2e", b"%00")
 _CURL_DEFAULT = b"application/x-www-form-urlencoded"
