@@ -7,7 +7,6 @@ this node clears the cache at once, and other nodes drop their entries within `c
 from __future__ import annotations
 
 import hmac
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,9 +15,17 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth import tokens
+from tessera.auth.cache import VerifiedTokenCache
 from tessera.auth.models import CreatedToken, CreateTokenRequest, Principal, TokenInfo
 from tessera.auth.ports import InventoryPort, PolicyPort, TokenKeySource
 from tessera.auth.repository import info_from_row
+from tessera.auth.validation import (
+    check_accessor,
+    check_display,
+    check_meta,
+    fingerprint,
+    positive,
+)
 from tessera.core.clock import Clock, as_utc
 from tessera.core.context import annotate_auth
 from tessera.core.errors import (
@@ -30,7 +37,6 @@ from tessera.core.errors import (
     Unauthenticated,
 )
 from tessera.core.randomness import Randomness
-from tessera.core.text import check_text
 from tessera.inventory.models import (
     CredentialKind,
     CredentialSource,
@@ -43,8 +49,6 @@ from tessera.storage.db import Database
 from tessera.storage.models import TokenRow
 
 TOKEN_KEY_NAME = "token_hmac_key"
-MAX_META = 32
-MAX_CACHE = 100_000
 
 
 @dataclass(frozen=True)
@@ -55,13 +59,6 @@ class TokenLimits:
     default_ttl: timedelta = timedelta(hours=24)
     max_ttl: timedelta = timedelta(days=32)
     cache_ttl: float = 1.0
-
-
-@dataclass(frozen=True)
-class _Cached:
-    principal: Principal
-    info: TokenInfo
-    at: float
 
 
 class TokenService:
@@ -86,10 +83,7 @@ class TokenService:
         self._inventory = inventory
         self._limits = limits or TokenLimits()
         self._key: bytes | None = None
-        self._cache: dict[bytes, _Cached] = {}
-        self._by_accessor: dict[str, _Cached] = {}
-        self._generation = 0  # bumped by clear_cache; a fill that raced a clear is dropped
-        self._lock = threading.Lock()
+        self._cache = VerifiedTokenCache(clock, self._limits.cache_ttl)
 
     # -- seal lifecycle --------------------------------------------------------------------
     def on_unseal(self) -> None:
@@ -100,10 +94,7 @@ class TokenService:
         self.clear_cache()
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache = {}
-            self._by_accessor = {}
-            self._generation += 1
+        self._cache.clear()
 
     def _hash(self, token: str) -> bytes:
         if self._key is None:
@@ -125,7 +116,7 @@ class TokenService:
         if not tokens.well_formed(token):
             raise Unauthenticated("the token is malformed")
         hit = self._cache.get(self._hash(token))
-        if hit is None or self._clock.monotonic() - hit.at >= self._limits.cache_ttl:
+        if hit is None:
             return None
         # policies come through the policy cache each time, so a change made on another
         # node reaches this token within one policy-cache period, not two
@@ -151,7 +142,7 @@ class TokenService:
         return principal
 
     def _load_principal(self, digest: bytes) -> Principal:
-        generation = self._generation  # read before the SELECT
+        generation = self._cache.generation  # read before the SELECT
         with self._db.session() as s:
             row = s.execute(
                 select(TokenRow).where(TokenRow.token_hash == digest)
@@ -167,14 +158,7 @@ class TokenService:
             identity_id=row.identity_id,
             expires_at=as_utc(row.expires_at) if row.expires_at else None,
         )
-        entry = _Cached(principal, info_from_row(row), self._clock.monotonic())
-        with self._lock:
-            if generation != self._generation:
-                return principal  # a revoke/renew cleared the cache meanwhile: don't cache
-            if len(self._cache) >= MAX_CACHE:
-                self._cache, self._by_accessor = {}, {}
-            self._cache[digest] = entry
-            self._by_accessor[principal.accessor] = entry
+        self._cache.put(digest, principal, info_from_row(row), generation)
         return principal
 
     # -- creation --------------------------------------------------------------------------
@@ -186,12 +170,12 @@ class TokenService:
     def create(self, principal: Principal, req: CreateTokenRequest) -> CreatedToken:
         decision = self._policies.authorize(principal, "auth/token/create", Capability.CREATE)
         names = self._child_policies(principal, req)
-        display = _check_display(req.display_name)
-        meta = _check_meta(req.meta)
+        display = check_display(req.display_name)
+        meta = check_meta(req.meta)
         now = self._clock.now()
         caps = [self._limits.max_ttl]
         if req.explicit_max_ttl is not None:
-            caps.append(_positive(req.explicit_max_ttl, "explicit_max_ttl"))
+            caps.append(positive(req.explicit_max_ttl, "explicit_max_ttl"))
         constraint = decision.constraints.get("max_ttl")  # seconds, validated at policy write
         if constraint is not None:
             caps.append(timedelta(seconds=int(constraint)))
@@ -200,7 +184,7 @@ class TokenService:
             expires = max_expires = None
             ttl = timedelta(0)
         else:
-            ttl = min([_positive(req.ttl, "ttl") if req.ttl else self._limits.default_ttl, *caps])
+            ttl = min([positive(req.ttl, "ttl") if req.ttl else self._limits.default_ttl, *caps])
             max_expires = now + min(caps)
             expires = now + ttl
         with self._db.session(write=True) as s:
@@ -295,7 +279,7 @@ class TokenService:
             s,
             RecordCredential(
                 kind=CredentialKind.TESSERA_TOKEN,
-                fingerprint=_fingerprint(digest),
+                fingerprint=fingerprint(digest),
                 name=display,
                 source=CredentialSource.MANAGED,
                 identity_id=identity_id,
@@ -316,10 +300,8 @@ class TokenService:
     def lookup_self_cached(self, principal: Principal) -> TokenInfo | None:
         """From the verified-token cache when fresh (same staleness bound as auth), else None."""
         self._policies.authorize(principal, "auth/token/lookup-self", Capability.READ)
-        hit = self._by_accessor.get(principal.accessor)
-        if hit is not None and self._clock.monotonic() - hit.at < self._limits.cache_ttl:
-            return hit.info
-        return None
+        hit = self._cache.get_by_accessor(principal.accessor)
+        return hit.info if hit is not None else None
 
     def lookup(self, principal: Principal, token: str) -> TokenInfo:
         self._policies.authorize(principal, "auth/token/lookup", Capability.READ)
@@ -327,7 +309,7 @@ class TokenService:
 
     def lookup_accessor(self, principal: Principal, accessor: str) -> TokenInfo:
         self._policies.authorize(principal, "auth/token/lookup-accessor", Capability.READ)
-        return self._info_by_accessor(_check_accessor(accessor))
+        return self._info_by_accessor(check_accessor(accessor))
 
     def _info_by_accessor(self, accessor: str) -> TokenInfo:
         with self._db.session() as s:
@@ -361,7 +343,7 @@ class TokenService:
         self, principal: Principal, accessor: str, increment: timedelta | None
     ) -> TokenInfo:
         self._policies.authorize(principal, "auth/token/renew-accessor", Capability.UPDATE)
-        return self._renew(_check_accessor(accessor), increment)
+        return self._renew(check_accessor(accessor), increment)
 
     def _renew(self, accessor: str, increment: timedelta | None) -> TokenInfo:
         now = self._clock.now()
@@ -376,7 +358,7 @@ class TokenService:
             if not row.renewable:
                 raise Conflict("the token is not renewable")
             step = (
-                _positive(increment, "increment")
+                positive(increment, "increment")
                 if increment
                 else timedelta(seconds=row.ttl_seconds)
             )
@@ -390,7 +372,7 @@ class TokenService:
                     new_expiry = min(new_expiry, as_utc(bound))
             row.expires_at = max(new_expiry, as_utc(row.expires_at))
             self._inventory.set_not_after(
-                s, CredentialKind.TESSERA_TOKEN.value, _fingerprint(row.token_hash), row.expires_at
+                s, CredentialKind.TESSERA_TOKEN.value, fingerprint(row.token_hash), row.expires_at
             )
             info = info_from_row(row)
         self.clear_cache()
@@ -407,7 +389,7 @@ class TokenService:
 
     def revoke_accessor(self, principal: Principal, accessor: str) -> int:
         self._policies.authorize(principal, "auth/token/revoke-accessor", Capability.UPDATE)
-        accessor = _check_accessor(accessor)
+        accessor = check_accessor(accessor)
         with self._db.session() as s:
             if s.get(TokenRow, accessor) is None:
                 raise NotFound("no such token")
@@ -466,40 +448,11 @@ class TokenService:
         )
         self._inventory.set_status(
             s,
-            [(CredentialKind.TESSERA_TOKEN.value, _fingerprint(h)) for _, h in live],
+            [(CredentialKind.TESSERA_TOKEN.value, fingerprint(h)) for _, h in live],
             CredentialStatus.REVOKED,
             now,
         )
         return len(live)
-
-
-def _fingerprint(digest: bytes) -> str:
-    return "hmac-sha256:" + digest.hex()
-
-
-def _positive(value: timedelta | None, field: str) -> timedelta:
-    if value is None or value.total_seconds() <= 0:
-        raise InvalidRequest(f"{field} must be a positive duration")
-    return value
-
-
-def _check_accessor(accessor: str) -> str:
-    if not tokens.ACCESSOR_RE.fullmatch(accessor):
-        raise InvalidRequest("the accessor is malformed")
-    return accessor
-
-
-def _check_display(name: str) -> str:
-    return check_text(name, "display_name", 256)
-
-
-def _check_meta(meta: dict[str, str] | object) -> dict[str, str]:
-    if not isinstance(meta, dict) or len(meta) > MAX_META:
-        raise InvalidRequest(f"meta must be an object of at most {MAX_META} strings")
-    for k, v in meta.items():
-        check_text(k, "meta key", 128)
-        check_text(v, f"meta {k!r}", 512, allow_empty=True)
-    return dict(meta)
 
 
 __all__ = ["TokenLimits", "TokenService"]

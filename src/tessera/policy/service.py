@@ -72,36 +72,31 @@ class PolicyService:
 
     def resolve_cached(self, names: tuple[str, ...]) -> tuple[Policy, ...] | None:
         """Like `resolve` from memory only; None when some name needs a database read."""
-        now = self._clock.monotonic()
-        result: list[Policy] = []
-        for name in names:
-            if name in BUILTIN:
-                result.append(BUILTIN[name])
-                continue
-            hit = self._cache.get(name)
-            if hit is None or now - hit[1] >= self._ttl:
-                return None
-            if hit[0] is not None:
-                result.append(hit[0])
-        return tuple(result)
+        found, missing = self._from_cache(names)
+        return None if missing else tuple(found)
 
-    def resolve(self, names: tuple[str, ...]) -> tuple[Policy, ...]:
-        """Policies for a token; names that no longer exist are skipped (they grant nothing)."""
+    def _from_cache(self, names: tuple[str, ...]) -> tuple[list[Policy], list[str]]:
+        """Fresh cached policies, and the names that must be (re)read."""
         now = self._clock.monotonic()
-        result: list[Policy] = []
+        found: list[Policy] = []
         missing: list[str] = []
         for name in names:
             if name in BUILTIN:
-                result.append(BUILTIN[name])
+                found.append(BUILTIN[name])
                 continue
             hit = self._cache.get(name)
-            if hit is not None and now - hit[1] < self._ttl:
-                if hit[0] is not None:
-                    result.append(hit[0])
-            else:
+            if hit is None or now - hit[1] >= self._ttl:
                 missing.append(name)
+            elif hit[0] is not None:
+                found.append(hit[0])
+        return found, missing
+
+    def resolve(self, names: tuple[str, ...]) -> tuple[Policy, ...]:
+        """Policies for a token; names that no longer exist are skipped (they grant nothing)."""
+        result, missing = self._from_cache(names)
         if missing:
             generation = self._generation  # a write/delete during our read wins over it
+            read_at = self._clock.monotonic()  # age counts from before the read
             with self._db.session() as s:
                 rows = {
                     r.name: r
@@ -115,7 +110,7 @@ class PolicyService:
                     row = rows.get(name)
                     policy = Policy.from_document(name, row.document) if row else None
                     if fresh:
-                        self._cache[name] = (policy, now)
+                        self._cache[name] = (policy, read_at)
                     if policy is not None:
                         result.append(policy)
         return tuple(result)
