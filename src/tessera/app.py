@@ -15,6 +15,7 @@ from tessera.barrier.operations import OperatorService
 from tessera.barrier.service import Barrier
 from tessera.config import Settings
 from tessera.core.clock import Clock, SystemClock
+from tessera.core.context import current_request
 from tessera.core.errors import TesseraError
 from tessera.core.randomness import Randomness, SystemRandomness
 from tessera.inventory.service import InventoryService
@@ -74,10 +75,19 @@ def build(
         lambda: auditor.set_audit_key(barrier.system_secret(AUDIT_KEY_NAME)),
         lambda: auditor.set_audit_key(None),
     )
+    db.before_commit(lambda: _audit_commit(auditor))
     operator = OperatorService(barrier, tokens, policies)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator
     )
+
+
+def _audit_commit(auditor: Auditor) -> None:
+    """Within a request, every write is recorded before it commits; if no sink can take the
+    line, AuditUnavailable rolls the write back (fail closed, nothing half-applied)."""
+    ctx = current_request.get()
+    if ctx is not None:
+        auditor.emit("commit", ctx.request_id, {"auth": ctx.auth, "decisions": ctx.decisions})
 
 
 def _sinks(settings: Settings) -> list[AuditSink]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
+        self._before_commit: list[Callable[[], None]] = []
         if self.is_sqlite:
             path = Path(make_url(url).database or "")
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -89,6 +90,14 @@ class Database:
             conn.execution_options(tessera_write=write)
             with Session(bind=conn, expire_on_commit=False) as session, session.begin():
                 yield session
+                if write:
+                    for hook in self._before_commit:
+                        hook()  # raising here rolls the transaction back
+
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` as the last step of every write transaction; if it raises, nothing is
+        committed (the audit trail uses this to record a change before it is applied)."""
+        self._before_commit.append(hook)
 
     def migrate(self) -> None:
         """Apply Alembic migrations up to head; safe to call on every start and from many nodes."""
