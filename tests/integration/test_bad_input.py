@@ -240,7 +240,8 @@ def test_cross_origin_and_control_characters(dev_server: ServerProcess, root: ht
         _problem(root.post("/v1/identities", json=body), 400, "invalid-request")
     deep = b'{"name": "x", "owner": "o", "labels": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     r = root.post("/v1/identities", content=deep, headers={"content-type": "application/json"})
-    assert r.status_code in (400, 413) and "Traceback" not in r.text
+    assert r.status_code == 400 and "Traceback" not in r.text
+    assert r.json()["type"] in (P + "malformed-json", P + "invalid-request")
     assert _identity_names(root) == before
 
 
@@ -264,3 +265,18 @@ def test_list_shows_only_what_the_caller_may_read(
         names = [i["name"] for i in c.get("/v1/identities").json()["items"]]
         assert names == ["web-1", "web-2"]
         _problem(c.get("/v1/identities/db-1"), 403, "permission-denied")
+
+
+def test_renew_arguments_are_checked_by_the_schema(root: httpx.Client) -> None:
+    tok = root.post("/v1/auth/token/create", json={"ttl": "1h", "policies": ["default"]})
+    info = tok.json()["info"]
+    for body in ({}, {"token": tok.json()["token"], "accessor": info["accessor"]}):
+        detail = _problem(root.post("/v1/auth/token/renew", json=body), 400, "invalid-request")
+        assert "exactly one" in str(detail["detail"])
+    _problem(
+        root.post("/v1/auth/token/renew-self", json={"accessor": info["accessor"]}),
+        400,
+        "invalid-request",
+    )
+    ok = root.post("/v1/auth/token/renew", json={"accessor": info["accessor"], "increment": 60})
+    assert ok.status_code == 200 and ok.json()["accessor"] == info["accessor"]

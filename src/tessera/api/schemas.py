@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -145,20 +145,23 @@ class AccessorIn(Strict):
     accessor: str = Field(max_length=64, description="The token's accessor ('tacc_…').")
 
 
-class RenewIn(Strict):
-    """Extend a token's expiry, never past its `max_expires_at` or its parent's expiry."""
+class RenewSelfIn(Strict):
+    """Extend the calling token's expiry, never past its `max_expires_at` or its parent's."""
 
-    token: str | None = Field(
-        None,
-        max_length=256,
-        description="Token to renew; give this or `accessor` to renew, neither to renew-self.",
-    )
-    accessor: str | None = Field(
-        None,
-        max_length=64,
-        description="Accessor of the token to renew; give this or `token` to renew.",
-    )
     increment: Duration | None = Field(None, description="Requested extension. " + DURATION_DOC)
+
+
+class RenewIn(RenewSelfIn):
+    """Extend another token's expiry: give exactly one of `token` or `accessor`."""
+
+    token: str | None = Field(None, max_length=256, description="Token to renew.")
+    accessor: str | None = Field(None, max_length=64, description="Accessor of the token to renew.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RenewIn:
+        if (self.token is None) == (self.accessor is None):
+            raise ValueError("give exactly one of 'token' or 'accessor'")
+        return self
 
 
 class RevokedOut(BaseModel):

@@ -11,6 +11,7 @@ from tessera.api.deps import ContainerDep, PrincipalDep
 from tessera.api.schemas import (
     AccessorIn,
     RenewIn,
+    RenewSelfIn,
     RevokedOut,
     TokenCreatedOut,
     TokenCreateIn,
@@ -20,7 +21,6 @@ from tessera.api.schemas import (
 from tessera.app import Container
 from tessera.auth.models import CreateTokenRequest, TokenInfo
 from tessera.core.durations import parse_duration
-from tessera.core.errors import InvalidRequest
 
 router = APIRouter(prefix="/v1/auth/token", tags=["tokens"])
 
@@ -85,16 +85,12 @@ def lookup_accessor(body: AccessorIn, p: PrincipalDep, c: ContainerDep) -> Token
 
 
 @router.post("/renew-self", response_model=TokenOut)
-def renew_self(body: RenewIn, p: PrincipalDep, c: ContainerDep) -> TokenOut:
-    if body.token is not None or body.accessor is not None:
-        raise InvalidRequest("renew-self takes only 'increment'")
+def renew_self(body: RenewSelfIn, p: PrincipalDep, c: ContainerDep) -> TokenOut:
     return token_out(c.tokens.renew_self(p, _increment(body)), c)
 
 
 @router.post("/renew", response_model=TokenOut)
 def renew(body: RenewIn, p: PrincipalDep, c: ContainerDep) -> TokenOut:
-    if (body.token is None) == (body.accessor is None):
-        raise InvalidRequest("give exactly one of 'token' or 'accessor'")
     if body.token is not None:
         return token_out(c.tokens.renew(p, body.token, _increment(body)), c)
     assert body.accessor is not None
@@ -116,5 +112,5 @@ def revoke_accessor(body: AccessorIn, p: PrincipalDep, c: ContainerDep) -> Revok
     return RevokedOut(revoked=c.tokens.revoke_accessor(p, body.accessor))
 
 
-def _increment(body: RenewIn) -> timedelta | None:
+def _increment(body: RenewSelfIn) -> timedelta | None:
     return parse_duration(body.increment, "increment") if body.increment is not None else None
