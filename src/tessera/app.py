@@ -19,6 +19,7 @@ from tessera.core.context import current_request
 from tessera.core.errors import TesseraError
 from tessera.core.randomness import Randomness, SystemRandomness
 from tessera.inventory.service import InventoryService
+from tessera.pki import Pki, build_pki
 from tessera.policy.service import PolicyService
 from tessera.storage.db import Database, DatabaseConfig
 
@@ -42,8 +43,14 @@ class Container:
     inventory: InventoryService
     tokens: TokenService
     operator: OperatorService
+    pki: Pki
+
+    def start_background(self) -> None:
+        """Start the upkeep threads a server runs (CRL rebuilds, intent repair)."""
+        self.pki.scheduler.start()
 
     def close(self) -> None:
+        self.pki.scheduler.stop()
         self.db.dispose()
 
 
@@ -77,8 +84,9 @@ def build(
     )
     db.before_commit(lambda: _audit_commit(auditor))
     operator = OperatorService(barrier, tokens, policies)
+    pki = build_pki(db, clock, rng, barrier, policies, inventory, settings.url)
     return Container(
-        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator
+        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki
     )
 
 

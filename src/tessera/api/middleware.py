@@ -36,6 +36,10 @@ QUIET_PATHS = frozenset({"/v1/sys/health", "/v1/sys/seal-status", "/metrics"})
 SEALED_OK = QUIET_PATHS | {"/v1/sys/unseal"}
 UNINITIALISED_OK = QUIET_PATHS | {"/v1/sys/init", "/openapi.json", "/docs"}
 _BAD_ENCODINGS = (b"%2f", b"%5c", b"%2e", b"%00")
+# Public PKI endpoints (CRL, OCSP, CA certificates): no token, nothing secret, polled by every
+# relying party, so not audited. OCSP GET carries base64 (with '/', '+') in its last segment.
+PUBLIC_PKI = "/v1/pki/public/"
+OCSP_MEDIA = b"application/ocsp-request"
 _CURL_DEFAULT = b"application/x-www-form-urlencoded"
 
 
@@ -97,7 +101,7 @@ class GateMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        quiet = path in QUIET_PATHS
+        quiet = path in QUIET_PATHS or path.startswith(PUBLIC_PKI)
         try:
             early = self._precheck(scope, path)
             if early is not None:
@@ -137,7 +141,10 @@ class GateMiddleware:
         if b"%00" in query or any(b < 0x20 or b == 0x7F for b in query):
             return InvalidRequest("control characters are not allowed in query parameters")
         raw = bytes(scope.get("raw_path") or path.encode()).lower()
-        if any(bad in raw for bad in _BAD_ENCODINGS) or "\\" in path or "//" in path:
+        ocsp_get = path.startswith(PUBLIC_PKI) and "/ocsp/" in path
+        if not ocsp_get and (
+            any(bad in raw for bad in _BAD_ENCODINGS) or "\\" in path or "//" in path
+        ):
             return InvalidPath("encoded separators, dot segments and empty segments are refused")
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
@@ -149,6 +156,8 @@ class GateMiddleware:
                 # `curl -d` labels JSON as a form; every body we accept is JSON, so read it so
                 headers = [(n, v) for n, v in scope["headers"] if n != b"content-type"]
                 scope["headers"] = [*headers, (b"content-type", b"application/json")]
+            elif media == OCSP_MEDIA and path.startswith(PUBLIC_PKI):
+                pass
             elif not media.endswith(b"json"):
                 return UnsupportedMediaType("request bodies must be application/json")
         barrier = self.c.barrier

@@ -112,6 +112,7 @@ def server(
         access_log=False,
         server_header=False,
     )
+    container.start_background()
     try:
         uvicorn.Server(config).run()
     finally:

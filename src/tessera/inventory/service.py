@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -275,4 +276,20 @@ class InventoryService:
             update(CredentialRow)
             .where(CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint)
             .values(not_after=not_after, updated_at=self._clock.now())
+        )
+
+    def set_status_of_fingerprints(
+        self,
+        session: Session,
+        kind: str,
+        fingerprints: Select[Any],
+        status: CredentialStatus,
+        now: datetime,
+    ) -> None:
+        """Bulk form of `set_status` for the credentials whose fingerprints a query selects
+        (e.g. every certificate of a CA), in one statement."""
+        session.execute(
+            update(CredentialRow)
+            .where(CredentialRow.kind == kind, CredentialRow.fingerprint.in_(fingerprints))
+            .values(status=status.value, updated_at=now)
         )

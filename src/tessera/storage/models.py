@@ -159,3 +159,91 @@ class CredentialLocationRow(Base):
     location: Mapped[str] = mapped_column(String(1024))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PkiKeyRow(Base):
+    """A private key of the software KeyStore: PKCS#8 DER encrypted by the barrier."""
+
+    __tablename__ = "pki_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_type: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PkiCaRow(Base):
+    """A certificate authority. `pending` CAs wait for their externally signed certificate."""
+
+    __tablename__ = "pki_cas"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    key_type: Mapped[str] = mapped_column(String(16))
+    key_ref: Mapped[str] = mapped_column(String(64))
+    parent_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("pki_cas.id"))
+    certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    chain_pem: Mapped[str] = mapped_column(String(65536))  # issuers above this CA, leaf first
+    csr_pem: Mapped[str | None] = mapped_column(String(65536))
+    subject: Mapped[str] = mapped_column(String(1024))
+    key_id_sha1: Mapped[str] = mapped_column(String(40), index=True)  # OCSP issuerKeyHash
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ocsp_signer: Mapped[str] = mapped_column(String(16))
+    responder_key_ref: Mapped[str | None] = mapped_column(String(64))
+    responder_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    crl_dirty: Mapped[bool] = mapped_column(Boolean, index=True)
+    successor_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PkiProfileRow(Base):
+    """An issuance profile as its validated JSON document."""
+
+    __tablename__ = "pki_profiles"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PkiCertificateRow(Base):
+    """One certificate, from intent (`pending`, serial reserved) to issued and revoked.
+    The (ca_id, serial) constraint makes a repeated serial impossible."""
+
+    __tablename__ = "pki_certificates"
+    __table_args__ = (
+        UniqueConstraint("ca_id", "serial"),
+        Index("ix_pki_certificates_ca_id_status", "ca_id", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ca_id: Mapped[str] = mapped_column(String(32), ForeignKey("pki_cas.id"))
+    serial: Mapped[str] = mapped_column(String(40))  # lower-case hex, no leading zeros
+    status: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str | None] = mapped_column(String(128))
+    identity_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("identities.id"), index=True
+    )
+    credential_id: Mapped[str | None] = mapped_column(String(32))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    common_name: Mapped[str] = mapped_column(String(1024))
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    renewed_from: Mapped[str | None] = mapped_column(String(32))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PkiCrlRow(Base):
+    """The current CRL of a CA; `number` only grows."""
+
+    __tablename__ = "pki_crls"
+    ca_id: Mapped[str] = mapped_column(String(32), ForeignKey("pki_cas.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    entries: Mapped[int] = mapped_column(Integer)

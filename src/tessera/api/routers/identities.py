@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from tessera.api.deps import ContainerDep, PrincipalDep
+from tessera.api.params import parse_optional_enum
 from tessera.api.schemas import (
     CredentialOut,
     CredentialPageOut,
@@ -36,17 +36,6 @@ from tessera.inventory.models import (
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
 Str = Annotated[str | None, Query(max_length=255)]
-E = TypeVar("E", bound=StrEnum)
-
-
-def _enum(cls: type[E], value: str | None, field: str) -> E | None:
-    if value is None:
-        return None
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise InvalidRequest(f"{field} must be one of: {allowed}") from None
 
 
 def identity_out(i: Identity) -> IdentityOut:
@@ -94,7 +83,7 @@ def credential_out(cr: Credential) -> CredentialOut:
 
 @router.post("/identities", response_model=IdentityOut, status_code=201)
 def create_identity(body: IdentityIn, p: PrincipalDep, c: ContainerDep) -> IdentityOut:
-    kind = _enum(IdentityKind, body.kind, "kind")
+    kind = parse_optional_enum(IdentityKind, body.kind, "kind")
     assert kind is not None
     req = CreateIdentityRequest(
         name=body.name,
@@ -126,10 +115,10 @@ def list_identities(
             raise InvalidRequest("label filter must be key=value")
         label_pair = (key, value)
     query = IdentityQuery(
-        kind=_enum(IdentityKind, kind, "kind"),
+        kind=parse_optional_enum(IdentityKind, kind, "kind"),
         owner=owner,
         environment=environment,
-        status=_enum(IdentityStatus, status, "status"),
+        status=parse_optional_enum(IdentityStatus, status, "status"),
         label=label_pair,
         limit=limit,
         cursor=cursor,
@@ -173,11 +162,11 @@ def list_credentials(
     cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> CredentialPageOut:
     query = CredentialQuery(
-        kind=_enum(CredentialKind, kind, "kind"),
-        source=_enum(CredentialSource, source, "source"),
+        kind=parse_optional_enum(CredentialKind, kind, "kind"),
+        source=parse_optional_enum(CredentialSource, source, "source"),
         owner=owner,
         identity=identity,
-        status=_enum(CredentialStatus, status, "status"),
+        status=parse_optional_enum(CredentialStatus, status, "status"),
         expiring_within=(
             parse_duration(expiring_within, "expiring_within") if expiring_within else None
         ),

@@ -1,0 +1,72 @@
+"""`/v1/pki/public/{ca_id}/*`: what relying parties fetch without a token — the CA
+certificate (caIssuers), the CRL (DER and PEM) and the OCSP responder (RFC 6960 GET and POST)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from tessera.api.deps import ContainerDep
+from tessera.core.errors import NotFound
+from tessera.pki.ocsp import MAX_REQUEST
+from tessera.storage.models import PkiCaRow
+
+router = APIRouter(prefix="/v1/pki/public", tags=["pki-public"])
+OCSP_RESPONSE = "application/ocsp-response"
+CACHE = {"Cache-Control": "public, max-age=60"}  # CRLs change within a second of a revocation
+
+
+def _ca_der(c: ContainerDep, ca_id: str) -> bytes:
+    if not ca_id.isalnum() or len(ca_id) > 32:
+        raise NotFound("no such CA")
+    with c.db.session() as s:
+        row = s.get(PkiCaRow, ca_id)
+    if row is None or row.certificate_der is None:
+        raise NotFound("no such CA")
+    return row.certificate_der
+
+
+@router.get("/{ca_id}/ca.der", summary="CA certificate (DER)")
+def ca_der(ca_id: str, c: ContainerDep) -> Response:
+    return Response(_ca_der(c, ca_id), media_type="application/pkix-cert")
+
+
+@router.get("/{ca_id}/ca.pem", summary="CA certificate (PEM)")
+def ca_pem(ca_id: str, c: ContainerDep) -> Response:
+    der = _ca_der(c, ca_id)
+    body = base64.encodebytes(der).decode().replace("\n", "")
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    pem = f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
+    return Response(pem, media_type="application/x-pem-file")
+
+
+@router.get("/{ca_id}/crl.der", summary="CRL (DER)")
+def crl_der(ca_id: str, c: ContainerDep) -> Response:
+    crl = c.pki.crls.current(ca_id)
+    return Response(crl.der, media_type="application/pkix-crl", headers=CACHE)
+
+
+@router.get("/{ca_id}/crl.pem", summary="CRL (PEM)")
+def crl_pem(ca_id: str, c: ContainerDep) -> Response:
+    crl = c.pki.crls.current(ca_id)
+    return Response(crl.pem, media_type="application/x-pem-file", headers=CACHE)
+
+
+@router.post("/{ca_id}/ocsp", summary="OCSP (POST, RFC 6960 A.1)")
+async def ocsp_post(ca_id: str, request: Request, c: ContainerDep) -> Response:
+    body = await request.body()
+    der = await run_in_threadpool(c.pki.ocsp.respond, ca_id, body[: MAX_REQUEST + 1])
+    return Response(der, media_type=OCSP_RESPONSE)
+
+
+@router.get("/{ca_id}/ocsp/{encoded:path}", summary="OCSP (GET, RFC 6960 A.1)")
+def ocsp_get(ca_id: str, encoded: str, c: ContainerDep) -> Response:
+    try:
+        der = base64.b64decode(unquote(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        der = b""  # answered as malformedRequest
+    return Response(c.pki.ocsp.respond(ca_id, der), media_type=OCSP_RESPONSE)

@@ -1,0 +1,236 @@
+"""Issue, sign and renew leaf certificates in the PKI write order (see `records`), and read them."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from tessera.auth.models import Principal
+from tessera.core.clock import Clock, as_utc
+from tessera.core.errors import NotFound
+from tessera.core.paging import check_limit, decode_cursor, encode_cursor
+from tessera.core.randomness import Randomness
+from tessera.inventory.models import CredentialKind, CredentialStatus, Page
+from tessera.inventory.service import InventoryService
+from tessera.pki import keys, records
+from tessera.pki import repository as repo
+from tessera.pki.cas import CAService
+from tessera.pki.errors import CAUnavailable
+from tessera.pki.models import (
+    CAStatus,
+    Certificate,
+    CertQuery,
+    CertStatus,
+    IssuedCertificate,
+    IssueRequest,
+    RenewRequest,
+)
+from tessera.pki.plan import Plan, plan
+from tessera.pki.ports import Authorizer
+from tessera.pki.profile import Profile
+from tessera.pki.profiles import ProfileService
+from tessera.pki.x509build import leaf_certificate
+from tessera.policy.models import Capability
+from tessera.storage.db import Database
+from tessera.storage.models import IdentityRow, PkiCaRow, PkiCertificateRow
+
+
+class IssuanceService:
+    """`pki/issue/<profile>` (server key), `pki/sign/<profile>` (CSR) and renewal."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        rng: Randomness,
+        cas: CAService,
+        authz: Authorizer,
+        inventory: InventoryService,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._rng = rng
+        self._cas = cas
+        self._authz = authz
+        self._inventory = inventory
+
+    def issue(self, principal: Principal, req: IssueRequest) -> IssuedCertificate:
+        action = "sign" if req.csr_pem is not None else "issue"
+        profile_name = req.profile
+        with self._db.session() as s:
+            profile = ProfileService.load(s, profile_name)
+        decision = self._authz.authorize(
+            principal, f"pki/{action}/{profile.name}", Capability.CREATE
+        )
+        return self._execute(profile, plan(profile, req, decision.constraints), req.identity)
+
+    def renew(self, principal: Principal, req: RenewRequest) -> IssuedCertificate:
+        """Same profile, names and identity; a new server key, or the key of the CSR."""
+        with self._db.session() as s:
+            old = self._cert_row(s, req.cert_id)
+            if old.status != CertStatus.ISSUED.value or old.profile is None or old.der is None:
+                raise CAUnavailable(
+                    "only an issued (not revoked) certificate of a profile can be renewed"
+                )
+            profile = ProfileService.load(s, old.profile)
+            identity = s.get(IdentityRow, old.identity_id) if old.identity_id else None
+        action = "sign" if req.csr_pem is not None else "issue"
+        decision = self._authz.authorize(
+            principal, f"pki/{action}/{profile.name}", Capability.CREATE
+        )
+        cert = x509.load_der_x509_certificate(old.der)
+        names = _names_of_cert(cert)
+        again = IssueRequest(
+            profile=profile.name,
+            common_name=old.common_name or None,
+            dns_names=names[0],
+            ip_addresses=names[1],
+            uris=names[2],
+            emails=names[3],
+            ttl=req.ttl,
+            key_type=keys.key_type_of(cert.public_key()) if req.csr_pem is None else None,
+            csr_pem=req.csr_pem,
+        )
+        # a CSR only brings the new key: the names stay those of the certificate renewed
+        checked = plan(profile, again, decision.constraints)
+        return self._execute(
+            profile, checked, identity.name if identity else None, renewed_from=old.id
+        )
+
+    def _execute(
+        self,
+        profile: Profile,
+        p: Plan,
+        identity: str | None,
+        renewed_from: str | None = None,
+    ) -> IssuedCertificate:
+        # 1. intent: the serial is reserved and committed before anything is signed
+        with self._db.session(write=True) as s:
+            ca = repo.ca_by_name(s, profile.issuer)
+            self._cas._require_issuing(ca)
+            identity_id, owner = self._bind(s, identity)
+            intent = records.add_intent(
+                s, self._clock, self._rng, ca.id, p.common_name, profile.name, identity_id,
+                renewed_from,
+            )  # fmt: skip
+        # 2. sign, outside any transaction
+        try:
+            issuer = self._cas.issuer(ca)
+            now = self._clock.now()
+            not_after = records.not_after_clamped(now + p.ttl, as_utc(ca.not_after or now))
+            cert = leaf_certificate(
+                p.subject, p.public_key, issuer, intent.serial,
+                now - records.BACKDATE, not_after, p.sans, profile.usage.eku(),
+            )  # fmt: skip
+        except BaseException:
+            with self._db.session(write=True) as s:
+                records.abandon(s, intent)
+            raise
+        # 3. record; the CA and identity are re-checked so a revocation or decommission that
+        # landed while we signed cannot miss this certificate
+        with self._db.session(write=True) as s:
+            current = s.get(PkiCaRow, ca.id)
+            try:
+                if current is None or current.status != CAStatus.ACTIVE.value:
+                    raise CAUnavailable(f"CA {ca.name!r} stopped issuing during the request")
+                self._bind(s, identity)
+            except Exception:
+                records.abandon(s, intent)
+                raise
+            row = records.complete(s, self._inventory, intent, cert, ca.subject, owner)
+            if renewed_from is not None:
+                self._supersede(s, renewed_from)
+            result = repo.cert_from_row(row, ca.name)
+        return IssuedCertificate(
+            certificate=result,
+            chain_pem=keys.cert_pem(x509.load_der_x509_certificate(ca.certificate_der or b""))
+            + ca.chain_pem,
+            private_key_pem=keys.private_pem(p.private_key) if p.private_key else None,
+        )
+
+    def _bind(self, s: Session, identity: str | None) -> tuple[str | None, str | None]:
+        if identity is None:
+            return None, None
+        return self._inventory.bind_identity(s, identity)
+
+    def _supersede(self, s: Session, old_id: str) -> None:
+        old = s.get(PkiCertificateRow, old_id)
+        if old is not None and old.fingerprint is not None:
+            self._inventory.set_status(
+                s,
+                [(CredentialKind.X509_CERTIFICATE.value, old.fingerprint)],
+                CredentialStatus.SUPERSEDED,
+                self._clock.now(),
+            )
+
+    # -- reading ----------------------------------------------------------------------------
+    def get(self, principal: Principal, cert_id: str) -> Certificate:
+        self._authz.authorize(principal, f"pki/certs/{_check_id(cert_id)}", Capability.READ)
+        with self._db.session() as s:
+            row = self._cert_row(s, cert_id)
+            return repo.cert_from_row(row, repo.ca_names(s).get(row.ca_id, ""))
+
+    def list(self, principal: Principal, query: CertQuery) -> Page[Certificate]:
+        self._authz.authorize(principal, "pki/certs", Capability.LIST)
+        check_limit(query.limit)
+        after = decode_cursor(query.cursor)
+        with self._db.session() as s:
+            names = repo.ca_names(s)
+            stmt: Select[PkiCertificateRow] = select(PkiCertificateRow).order_by(
+                PkiCertificateRow.id
+            )
+            if query.ca is not None:
+                stmt = stmt.where(PkiCertificateRow.ca_id == repo.ca_by_name(s, query.ca).id)
+            if query.status is not None:
+                stmt = stmt.where(PkiCertificateRow.status == query.status.value)
+            if query.identity is not None:
+                ident = s.execute(
+                    select(IdentityRow.id).where(IdentityRow.name == query.identity)
+                ).scalar_one_or_none()
+                stmt = stmt.where(PkiCertificateRow.identity_id == ident)
+            if query.expiring_within is not None:
+                now = self._clock.now()
+                stmt = stmt.where(
+                    PkiCertificateRow.status == CertStatus.ISSUED.value,
+                    PkiCertificateRow.not_after > now,
+                    PkiCertificateRow.not_after <= now + query.expiring_within,
+                )
+            if after is not None:
+                stmt = stmt.where(PkiCertificateRow.id > after)
+            rows = list(s.execute(stmt.limit(query.limit + 1)).scalars())
+            items = [repo.cert_from_row(r, names.get(r.ca_id, "")) for r in rows]
+        more = len(items) > query.limit
+        items = items[: query.limit]
+        visible = tuple(
+            c for c in items if self._authz.permits(principal, f"pki/certs/{c.id}", Capability.READ)
+        )
+        return Page(visible, encode_cursor(items[-1].id) if more else None)
+
+    @staticmethod
+    def _cert_row(s: Session, cert_id: str) -> PkiCertificateRow:
+        row = s.get(PkiCertificateRow, _check_id(cert_id))
+        if row is None:
+            raise NotFound("no certificate with that id")
+        return row
+
+
+def _check_id(cert_id: str) -> str:
+    if not cert_id.isalnum() or len(cert_id) > 32:
+        raise NotFound("no certificate with that id")
+    return cert_id
+
+
+def _names_of_cert(
+    cert: x509.Certificate,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return (), (), (), ()
+    return (
+        tuple(ext.get_values_for_type(x509.DNSName)),
+        tuple(str(i) for i in ext.get_values_for_type(x509.IPAddress)),
+        tuple(ext.get_values_for_type(x509.UniformResourceIdentifier)),
+        tuple(ext.get_values_for_type(x509.RFC822Name)),
+    )

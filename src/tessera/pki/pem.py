@@ -1,0 +1,40 @@
+"""Bounded parsing of PEM/DER input: size checked before any parsing, typed errors after."""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+from tessera.pki.errors import BadCertificate, BadCSR
+
+MAX_PEM = 64 * 1024
+MAX_CERTS = 10
+
+
+def load_csr(text: str) -> x509.CertificateSigningRequest:
+    """A PEM CSR whose self-signature verifies."""
+    if not isinstance(text, str) or len(text) > MAX_PEM:
+        raise BadCSR(f"the CSR must be PEM text of at most {MAX_PEM} bytes")
+    try:
+        csr = x509.load_pem_x509_csr(text.strip().encode())
+    except (ValueError, UnicodeEncodeError):
+        raise BadCSR("the CSR is not a valid PEM certificate signing request") from None
+    try:
+        valid = csr.is_signature_valid
+    except Exception:  # unsupported algorithms raise from deep in the backend
+        valid = False
+    if not valid:
+        raise BadCSR("the CSR signature does not verify")
+    return csr
+
+
+def load_certificates(text: str, what: str) -> list[x509.Certificate]:
+    """One or more PEM certificates (at most MAX_CERTS)."""
+    if not isinstance(text, str) or len(text) > MAX_PEM:
+        raise BadCertificate(f"{what} must be PEM text of at most {MAX_PEM} bytes")
+    try:
+        certs = x509.load_pem_x509_certificates(text.strip().encode())
+    except (ValueError, UnicodeEncodeError):
+        raise BadCertificate(f"{what} is not valid PEM certificate data") from None
+    if len(certs) > MAX_CERTS:
+        raise BadCertificate(f"{what}: at most {MAX_CERTS} certificates")
+    return certs

@@ -1,0 +1,81 @@
+"""Profile CRUD (`pki/profiles/<name>`); issuance reads profiles through `load`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tessera.auth.models import Principal
+from tessera.core.clock import Clock
+from tessera.core.errors import NotFound
+from tessera.pki.ports import Authorizer
+from tessera.pki.profile import Profile, validate_profile_name
+from tessera.pki.repository import ca_by_name
+from tessera.policy.models import Capability
+from tessera.storage.db import Database
+from tessera.storage.models import PkiProfileRow
+
+
+class ProfileService:
+    """Write, read, list and delete profiles; the issuer CA must exist when a profile is written."""
+
+    def __init__(self, db: Database, clock: Clock, authz: Authorizer) -> None:
+        self._db = db
+        self._clock = clock
+        self._authz = authz
+
+    def write(self, principal: Principal, name: str, document: dict[str, Any]) -> Profile:
+        profile = Profile.from_document(name, document)
+        now = self._clock.now()
+        with self._db.session(write=True) as s:
+            ca_by_name(s, profile.issuer)  # NotFound for an unknown issuer
+            row = s.get(PkiProfileRow, profile.name)
+            cap = Capability.CREATE if row is None else Capability.UPDATE
+            self._authz.authorize(principal, f"pki/profiles/{profile.name}", cap)
+            if row is None:
+                s.add(
+                    PkiProfileRow(
+                        name=profile.name,
+                        document=profile.to_document(),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            else:
+                row.document = profile.to_document()
+                row.updated_at = now
+        return profile
+
+    def read(self, principal: Principal, name: str) -> Profile:
+        validate_profile_name(name)
+        self._authz.authorize(principal, f"pki/profiles/{name}", Capability.READ)
+        with self._db.session() as s:
+            return self.load(s, name)
+
+    def list(self, principal: Principal) -> list[str]:
+        self._authz.authorize(principal, "pki/profiles", Capability.LIST)
+        with self._db.session() as s:
+            names = s.execute(select(PkiProfileRow.name).order_by(PkiProfileRow.name)).scalars()
+            return [
+                n
+                for n in names
+                if self._authz.permits(principal, f"pki/profiles/{n}", Capability.READ)
+            ]
+
+    def delete(self, principal: Principal, name: str) -> None:
+        validate_profile_name(name)
+        self._authz.authorize(principal, f"pki/profiles/{name}", Capability.DELETE)
+        with self._db.session(write=True) as s:
+            row = s.get(PkiProfileRow, name)
+            if row is None:
+                raise NotFound(f"no profile named {name!r}")
+            s.delete(row)
+
+    @staticmethod
+    def load(session: Session, name: str) -> Profile:
+        row = session.get(PkiProfileRow, validate_profile_name(name))
+        if row is None:
+            raise NotFound(f"no profile named {name!r}")
+        return Profile.from_document(row.name, row.document)
