@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from tessera.audit import Auditor, FileSink, StreamSink
@@ -20,6 +21,7 @@ from tessera.core.errors import TesseraError
 from tessera.core.randomness import Randomness, SystemRandomness
 from tessera.inventory.service import InventoryService
 from tessera.pki import Pki, build_pki
+from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
 from tessera.storage.db import Database, DatabaseConfig
 
@@ -46,7 +48,10 @@ class Container:
     pki: Pki
 
     def start_background(self) -> None:
-        """Start the upkeep threads a server runs (CRL rebuilds, intent repair)."""
+        """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
+        (one node) every intent still pending was left by a crash of this node: repair now."""
+        if self.db.is_sqlite:
+            repair_intents(self.db, self.clock, older_than=timedelta(0))
         self.pki.scheduler.start()
 
     def close(self) -> None:

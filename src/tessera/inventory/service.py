@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -293,3 +294,50 @@ class InventoryService:
             .where(CredentialRow.kind == kind, CredentialRow.fingerprint.in_(fingerprints))
             .values(status=status.value, updated_at=now)
         )
+
+    def record_issued(self, session: Session, recs: Sequence[RecordCredential]) -> list[str]:
+        """Insert the rows of credentials just issued, whose fingerprints cannot exist yet (a
+        new certificate), with their location: two multi-row INSERTs in the caller's
+        transaction instead of a lookup per credential. Returns the new ids in order."""
+        if not recs:
+            return []
+        now = self._clock.now()
+        ids = [new_ulid(self._clock, self._rng) for _ in recs]
+        conn = session.connection()  # Core executemany: no ORM bookkeeping per row
+        conn.execute(
+            insert(cast(Table, CredentialRow.__table__)),
+            [
+                {
+                    "id": cid,
+                    "kind": r.kind.value,
+                    "fingerprint": r.fingerprint,
+                    "name": r.name[:512],
+                    "identity_id": r.identity_id,
+                    "owner": r.owner,
+                    "source": r.source.value,
+                    "status": CredentialStatus.ACTIVE.value,
+                    "issued_at": r.issued_at,
+                    "not_after": r.not_after,
+                    "last_used_at": None,
+                    "last_rotated_at": r.issued_at,
+                    "attributes": dict(r.attributes),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for cid, r in zip(ids, recs, strict=True)
+            ],
+        )
+        locations = [
+            {
+                "credential_id": cid,
+                "kind": r.location[0].value,
+                "location": r.location[1][:1024],
+                "first_seen_at": now,
+                "last_seen_at": now,
+            }
+            for cid, r in zip(ids, recs, strict=True)
+            if r.location is not None
+        ]
+        if locations:
+            conn.execute(insert(cast(Table, CredentialLocationRow.__table__)), locations)
+        return ids

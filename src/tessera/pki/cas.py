@@ -77,6 +77,7 @@ class CAService:
         self._base = base_url
         self._lock = threading.Lock()
         self._issuers: dict[str, Issuer] = {}
+        self._chains: dict[str, str] = {}
         self._responders: dict[str, tuple[bytes, x509.Certificate, Issuer]] = {}
 
     # -- use cases --------------------------------------------------------------------------
@@ -361,6 +362,16 @@ class CAService:
         with self._lock:
             self._issuers[row.id] = issuer
         return issuer
+
+    def chain_pem(self, row: PkiCaRow) -> str:
+        """The CA's certificate then its issuers (PEM): what a leaf's holder serves with it."""
+        cached = self._chains.get(row.id)
+        if cached is None:
+            cert = x509.load_der_x509_certificate(row.certificate_der or b"")
+            cached = keys.cert_pem(cert) + row.chain_pem
+            with self._lock:
+                self._chains[row.id] = cached
+        return cached
 
     def responder(self, row: PkiCaRow) -> tuple[x509.Certificate | None, Issuer]:
         """Who signs OCSP for this CA: (delegated responder certificate, its key) or (None,

@@ -7,18 +7,18 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
-from tessera.core.clock import Clock, as_utc
+from tessera.core.clock import Clock
 from tessera.core.errors import NotFound
 from tessera.core.paging import check_limit, decode_cursor, encode_cursor
 from tessera.core.randomness import Randomness
-from tessera.inventory.models import CredentialKind, CredentialStatus, Page
+from tessera.inventory.models import Page
 from tessera.inventory.service import InventoryService
-from tessera.pki import keys, records
+from tessera.pki import keys
 from tessera.pki import repository as repo
+from tessera.pki.batch import IssueBatcher, Job
 from tessera.pki.cas import CAService
 from tessera.pki.errors import CAUnavailable
 from tessera.pki.models import (
-    CAStatus,
     Certificate,
     CertQuery,
     CertStatus,
@@ -30,10 +30,9 @@ from tessera.pki.plan import Plan, plan
 from tessera.pki.ports import Authorizer
 from tessera.pki.profile import Profile
 from tessera.pki.profiles import ProfileService
-from tessera.pki.x509build import leaf_certificate
 from tessera.policy.models import Capability
 from tessera.storage.db import Database
-from tessera.storage.models import IdentityRow, PkiCaRow, PkiCertificateRow
+from tessera.storage.models import IdentityRow, PkiCertificateRow
 
 
 class IssuanceService:
@@ -54,6 +53,7 @@ class IssuanceService:
         self._cas = cas
         self._authz = authz
         self._inventory = inventory
+        self._batcher = IssueBatcher(db, clock, rng, cas, inventory)
 
     def issue(self, principal: Principal, req: IssueRequest) -> IssuedCertificate:
         action = "sign" if req.csr_pem is not None else "issue"
@@ -105,64 +105,9 @@ class IssuanceService:
         identity: str | None,
         renewed_from: str | None = None,
     ) -> IssuedCertificate:
-        # 1. intent: the serial is reserved and committed before anything is signed
-        with self._db.session(write=True) as s:
-            ca = repo.ca_by_name(s, profile.issuer)
-            self._cas._require_issuing(ca)
-            identity_id, owner = self._bind(s, identity)
-            intent = records.add_intent(
-                s, self._clock, self._rng, ca.id, p.common_name, profile.name, identity_id,
-                renewed_from,
-            )  # fmt: skip
-        # 2. sign, outside any transaction
-        try:
-            issuer = self._cas.issuer(ca)
-            now = self._clock.now()
-            not_after = records.not_after_clamped(now + p.ttl, as_utc(ca.not_after or now))
-            cert = leaf_certificate(
-                p.subject, p.public_key, issuer, intent.serial,
-                now - records.BACKDATE, not_after, p.sans, profile.usage.eku(),
-            )  # fmt: skip
-        except BaseException:
-            with self._db.session(write=True) as s:
-                records.abandon(s, intent)
-            raise
-        # 3. record; the CA and identity are re-checked so a revocation or decommission that
-        # landed while we signed cannot miss this certificate
-        with self._db.session(write=True) as s:
-            current = s.get(PkiCaRow, ca.id)
-            try:
-                if current is None or current.status != CAStatus.ACTIVE.value:
-                    raise CAUnavailable(f"CA {ca.name!r} stopped issuing during the request")
-                self._bind(s, identity)
-            except Exception:
-                records.abandon(s, intent)
-                raise
-            row = records.complete(s, self._inventory, intent, cert, ca.subject, owner)
-            if renewed_from is not None:
-                self._supersede(s, renewed_from)
-            result = repo.cert_from_row(row, ca.name)
-        return IssuedCertificate(
-            certificate=result,
-            chain_pem=keys.cert_pem(x509.load_der_x509_certificate(ca.certificate_der or b""))
-            + ca.chain_pem,
-            private_key_pem=keys.private_pem(p.private_key) if p.private_key else None,
-        )
-
-    def _bind(self, s: Session, identity: str | None) -> tuple[str | None, str | None]:
-        if identity is None:
-            return None, None
-        return self._inventory.bind_identity(s, identity)
-
-    def _supersede(self, s: Session, old_id: str) -> None:
-        old = s.get(PkiCertificateRow, old_id)
-        if old is not None and old.fingerprint is not None:
-            self._inventory.set_status(
-                s,
-                [(CredentialKind.X509_CERTIFICATE.value, old.fingerprint)],
-                CredentialStatus.SUPERSEDED,
-                self._clock.now(),
-            )
+        """Intent committed → sign → record → answer, with commits shared by concurrent
+        callers (see `batch`)."""
+        return self._batcher.submit(Job(profile, p, identity, renewed_from))
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, principal: Principal, cert_id: str) -> Certificate:

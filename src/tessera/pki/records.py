@@ -4,6 +4,7 @@ sign, then record the certificate and its inventory credential. A crash in betwe
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,6 +89,52 @@ def add_intent(
     return Intent(row.id, ca_id, serial)
 
 
+def credential_for(
+    cert: x509.Certificate,
+    der: bytes,
+    sans: list[str],
+    *,
+    ca_id: str,
+    serial: str,
+    common_name: str,
+    profile: str | None,
+    identity_id: str | None,
+    owner: str | None,
+    issuer_subject: str,
+    renewed_from: str | None,
+    is_ca: bool = False,
+) -> RecordCredential:
+    """The inventory row of a certificate Tessera signed (`der` its encoding, `sans` its
+    subject alternative names as text: passed in, as parsing them back costs more than
+    signing)."""
+    algorithm, size = keys.describe(cert.public_key())
+    oid = cert.signature_algorithm_oid
+    return RecordCredential(
+        kind=CredentialKind.X509_CERTIFICATE,
+        fingerprint=hashlib.sha256(der).hexdigest(),
+        name=common_name or (sans[0] if sans else serial),
+        source=CredentialSource.MANAGED,
+        identity_id=identity_id,
+        owner=owner,
+        issued_at=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        attributes={
+            "serial": serial,
+            "subject": cert.subject.rfc4514_string(),
+            "issuer": issuer_subject,
+            "sans": sans,
+            "key_type": algorithm,
+            "key_bits": size,
+            "signature_algorithm": SIGNATURE_NAMES.get(oid, oid.dotted_string),
+            "profile": profile,
+            "ca_id": ca_id,
+            "is_ca": is_ca,
+            "renewed_from": renewed_from,
+        },
+        location=(LocationKind.ISSUED, f"tessera:pki/{ca_id}/{serial}"),
+    )
+
+
 def complete(
     session: Session,
     inventory: InventoryService,
@@ -99,42 +146,25 @@ def complete(
     """Record the signed certificate on its intent row and as an inventory credential."""
     row = session.get(PkiCertificateRow, intent.row_id)
     assert row is not None and row.status == CertStatus.PENDING.value
-    fp = keys.fingerprint(cert)
-    algorithm, size = keys.describe(cert.public_key())
-    sig = SIGNATURE_NAMES.get(
-        cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string
+    der = cert.public_bytes(serialization.Encoding.DER)
+    rec = credential_for(
+        cert,
+        der,
+        _san_strings(cert),
+        ca_id=row.ca_id,
+        serial=row.serial,
+        common_name=row.common_name,
+        profile=row.profile,
+        identity_id=row.identity_id,
+        owner=owner,
+        issuer_subject=issuer_subject,
+        renewed_from=row.renewed_from,
+        is_ca=_is_ca(cert),
     )
-    sans = _san_strings(cert)
-    row.credential_id = inventory.record(
-        session,
-        RecordCredential(
-            kind=CredentialKind.X509_CERTIFICATE,
-            fingerprint=fp,
-            name=row.common_name or (sans[0] if sans else row.serial),
-            source=CredentialSource.MANAGED,
-            identity_id=row.identity_id,
-            owner=owner,
-            issued_at=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            attributes={
-                "serial": row.serial,
-                "subject": cert.subject.rfc4514_string(),
-                "issuer": issuer_subject,
-                "sans": sans,
-                "key_type": algorithm,
-                "key_bits": size,
-                "signature_algorithm": sig,
-                "profile": row.profile,
-                "ca_id": row.ca_id,
-                "is_ca": _is_ca(cert),
-                "renewed_from": row.renewed_from,
-            },
-            location=(LocationKind.ISSUED, f"tessera:pki/{row.ca_id}/{row.serial}"),
-        ),
-    )
+    row.credential_id = inventory.record(session, rec)
     row.status = CertStatus.ISSUED.value
-    row.fingerprint = fp
-    row.der = cert.public_bytes(serialization.Encoding.DER)
+    row.fingerprint = rec.fingerprint
+    row.der = der
     row.not_before = cert.not_valid_before_utc
     row.not_after = cert.not_valid_after_utc
     return row

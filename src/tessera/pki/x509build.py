@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -38,6 +39,33 @@ class Issuer:
     ca_issuers_url: str | None = None
     crl_url: str | None = None
 
+    @cached_property
+    def extensions(self) -> tuple[x509.ExtensionType, ...]:
+        """What every certificate this issuer signs carries about it (computed once): AKI,
+        AIA (OCSP, caIssuers) and the CRL distribution point."""
+        out: list[x509.ExtensionType] = [
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(self.public_key)
+        ]
+        access = [
+            x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
+            for method, url in (
+                (AuthorityInformationAccessOID.OCSP, self.ocsp_url),
+                (AuthorityInformationAccessOID.CA_ISSUERS, self.ca_issuers_url),
+            )
+            if url
+        ]
+        if access:
+            out.append(x509.AuthorityInformationAccess(access))
+        if self.crl_url:
+            point = x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(self.crl_url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+            out.append(x509.CRLDistributionPoints([point]))
+        return tuple(out)
+
 
 @dataclass(frozen=True)
 class Names:
@@ -55,6 +83,9 @@ class Names:
         out += [x509.RFC822Name(e) for e in self.emails]
         return out
 
+    def as_text(self) -> list[str]:
+        return [*self.dns, *(str(ip) for ip in self.ips), *self.uris, *self.emails]
+
     def __bool__(self) -> bool:
         return bool(self.dns or self.ips or self.uris or self.emails)
 
@@ -64,34 +95,9 @@ def _common(
 ) -> x509.CertificateBuilder:
     builder = builder.add_extension(
         x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False
-    ).add_extension(
-        x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key), critical=False
     )
-    access = []
-    if issuer.ocsp_url:
-        access.append(
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.OCSP,
-                x509.UniformResourceIdentifier(issuer.ocsp_url),
-            )
-        )
-    if issuer.ca_issuers_url:
-        access.append(
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.CA_ISSUERS,
-                x509.UniformResourceIdentifier(issuer.ca_issuers_url),
-            )
-        )
-    if access:
-        builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
-    if issuer.crl_url:
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(issuer.crl_url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
-        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    for ext in issuer.extensions:
+        builder = builder.add_extension(ext, critical=False)
     return builder
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import Context
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,12 @@ class Database:
             )
 
     @contextmanager
-    def session(self, *, write: bool = False) -> Iterator[Session]:
-        """A session in one transaction; `write=True` takes SQLite's write lock up front."""
+    def session(
+        self, *, write: bool = False, on_behalf: Sequence[Context] = ()
+    ) -> Iterator[Session]:
+        """A session in one transaction; `write=True` takes SQLite's write lock up front.
+        `on_behalf`: a write that carries the work of several requests (group commit) runs
+        the before-commit hooks once in each request's context."""
         # SQLite admits one writer: queue this process's writers on a lock instead of in
         # SQLite's busy handler, whose sleeping back-off gave seconds of tail latency.
         lock = self._write_lock if (write and self.is_sqlite) else contextlib.nullcontext()
@@ -92,7 +97,12 @@ class Database:
                 yield session
                 if write:
                     for hook in self._before_commit:
-                        hook()  # raising here rolls the transaction back
+                        # raising here rolls the transaction back
+                        if on_behalf:
+                            for ctx in on_behalf:
+                                ctx.run(hook)
+                        else:
+                            hook()
 
     def before_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` as the last step of every write transaction; if it raises, nothing is

@@ -1,0 +1,328 @@
+"""Group commit for issuance: concurrent requests share the two transactions of the write order.
+
+Every caller queues a job and waits. One waiting caller at a time leads: it takes up to
+`max_batch` queued jobs, (1) inserts all their intent rows (serials reserved) in one committed
+transaction, (2) signs each certificate, (3) records every certificate and its inventory row
+in a second transaction, then wakes the callers and hands the lead to the next waiter. The
+write order of each certificate is unchanged (intent committed → sign → record → answer); only
+the commits are shared. A failure of one job (identity decommissioned, CA revoked meanwhile)
+fails that job alone; a failing transaction fails its batch, and intents left `pending` are
+repaired as `abandoned` — those certificates never left the process.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import cast
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tessera.core.clock import Clock, as_utc
+from tessera.core.ids import new_ulid
+from tessera.core.randomness import Randomness
+from tessera.inventory.models import CredentialKind, CredentialStatus
+from tessera.inventory.service import InventoryService
+from tessera.pki import keys, records
+from tessera.pki import repository as repo
+from tessera.pki.cas import CAService
+from tessera.pki.errors import CAUnavailable
+from tessera.pki.models import CAStatus, Certificate, CertStatus, IssuedCertificate
+from tessera.pki.plan import Plan
+from tessera.pki.profile import Profile
+from tessera.pki.x509build import leaf_certificate
+from tessera.storage.db import Database
+from tessera.storage.models import PkiCaRow, PkiCertificateRow
+
+MAX_BATCH = 64
+_T = cast(Table, PkiCertificateRow.__table__)
+
+
+@dataclass(eq=False)
+class Job:
+    """One certificate to issue, and where its caller waits for the outcome."""
+
+    profile: Profile
+    plan: Plan
+    identity: str | None
+    renewed_from: str | None
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+    wake: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    result: IssuedCertificate | None = None
+    error: BaseException | None = None
+    # filled while the batch runs
+    row_id: str = ""
+    serial: int = 0
+    ca: PkiCaRow | None = None
+    identity_id: str | None = None
+    owner: str | None = None
+    cert: x509.Certificate | None = None
+
+
+class IssueBatcher:
+    """Leader-based group commit of issuance jobs (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        rng: Randomness,
+        cas: CAService,
+        inventory: InventoryService,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._rng = rng
+        self._cas = cas
+        self._inventory = inventory
+        self._max = max_batch
+        self._lock = threading.Lock()
+        self._queue: deque[Job] = deque()
+        self._leading = False
+
+    def submit(self, job: Job) -> IssuedCertificate:
+        with self._lock:
+            self._queue.append(job)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job.wake.wait()
+        while not job.done:  # woken without a result: this caller leads the next batch
+            self._lead_once()
+            if not job.done:
+                job.wake.clear()
+                job.wake.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _lead_once(self) -> None:
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(self._max, len(self._queue)))]
+        try:
+            if batch:
+                self._run(batch)
+        except BaseException as exc:  # the whole batch failed: every caller gets the cause
+            for job in batch:
+                if not job.done:
+                    job.error, job.done = exc, True
+        finally:
+            for job in batch:
+                if job.result is None and job.error is None:
+                    job.error = RuntimeError("issuance ended without a result")
+                job.done = True
+                job.wake.set()
+            with self._lock:
+                if self._queue:
+                    self._queue[0].wake.set()  # hand the lead to the next waiter
+                else:
+                    self._leading = False
+
+    # -- the three steps ---------------------------------------------------------------------
+    def _run(self, batch: list[Job]) -> None:
+        contexts = [j.context for j in batch]
+        for attempt in range(2):
+            try:
+                with self._db.session(write=True, on_behalf=contexts) as s:
+                    self._reserve(s, batch)
+                break
+            except IntegrityError:  # a repeated random serial (p ≈ 2^-120): draw again
+                if attempt:
+                    raise
+        live = [j for j in batch if not j.done]
+        for job in live:
+            try:
+                job.cert = self._sign(job)
+            except Exception as exc:
+                job.error = exc
+        with self._db.session(write=True, on_behalf=contexts) as s:
+            self._record(s, live)
+
+    def _reserve(self, s: Session, batch: list[Job]) -> None:
+        cas: dict[str, PkiCaRow | BaseException] = {}
+        rows = []
+        now = self._clock.now()
+        for job in batch:
+            if job.done:
+                continue
+            try:
+                issuer = job.profile.issuer
+                if issuer not in cas:
+                    try:
+                        ca = repo.ca_by_name(s, issuer)
+                        self._cas._require_issuing(ca)
+                        cas[issuer] = ca
+                    except Exception as exc:
+                        cas[issuer] = exc
+                found = cas[issuer]
+                if isinstance(found, BaseException):
+                    raise found
+                job.ca = found
+                job.identity_id, job.owner = self._bind(s, job.identity)
+            except Exception as exc:
+                job.error, job.done = exc, True
+                continue
+            job.row_id = new_ulid(self._clock, self._rng)
+            job.serial = records.new_serial(self._rng)
+            rows.append(
+                {
+                    "id": job.row_id,
+                    "ca_id": job.ca.id,
+                    "serial": repo.format_serial(job.serial),
+                    "status": CertStatus.PENDING.value,
+                    "profile": job.profile.name,
+                    "identity_id": job.identity_id,
+                    "credential_id": None,
+                    "fingerprint": None,
+                    "common_name": job.plan.common_name[:1024],
+                    "not_before": None,
+                    "not_after": None,
+                    "der": None,
+                    "renewed_from": job.renewed_from,
+                    "revoked_at": None,
+                    "revocation_reason": None,
+                    "created_at": now,
+                }
+            )
+        if rows:
+            s.connection().execute(insert(_T), rows)  # Core executemany: no ORM per row
+
+    def _sign(self, job: Job) -> x509.Certificate:
+        assert job.ca is not None
+        p = job.plan
+        now = self._clock.now()
+        not_after = records.not_after_clamped(now + p.ttl, as_utc(job.ca.not_after or now))
+        return leaf_certificate(
+            p.subject, p.public_key, self._cas.issuer(job.ca), job.serial,
+            now - records.BACKDATE, not_after, p.sans, job.profile.usage.eku(),
+        )  # fmt: skip
+
+    def _record(self, s: Session, live: list[Job]) -> None:
+        ca_ids = {j.ca.id for j in live if j.ca is not None}
+        active = set(
+            s.execute(
+                select(PkiCaRow.id).where(
+                    PkiCaRow.id.in_(ca_ids), PkiCaRow.status == CAStatus.ACTIVE.value
+                )
+            ).scalars()
+        )
+        good: list[Job] = []
+        for job in live:
+            if job.error is None:
+                try:  # a revocation or decommission that landed while we signed must win
+                    if job.ca is None or job.ca.id not in active:
+                        raise CAUnavailable("the CA stopped issuing during the request")
+                    self._bind(s, job.identity)
+                    good.append(job)
+                except Exception as exc:
+                    job.error = exc
+        failed = [j.row_id for j in live if j.error is not None]
+        if failed:
+            s.execute(
+                update(PkiCertificateRow)
+                .where(PkiCertificateRow.id.in_(failed))
+                .values(status=CertStatus.ABANDONED.value)
+            )
+        recs = []
+        ders = []
+        for job in good:
+            assert job.cert is not None and job.ca is not None
+            der = job.cert.public_bytes(serialization.Encoding.DER)
+            ders.append(der)
+            recs.append(
+                records.credential_for(
+                    job.cert,
+                    der,
+                    job.plan.sans.as_text(),
+                    ca_id=job.ca.id,
+                    serial=repo.format_serial(job.serial),
+                    common_name=job.plan.common_name,
+                    profile=job.profile.name,
+                    identity_id=job.identity_id,
+                    owner=job.owner,
+                    issuer_subject=job.ca.subject,
+                    renewed_from=job.renewed_from,
+                )
+            )
+        cred_ids = self._inventory.record_issued(s, recs)
+        if good:
+            s.connection().execute(
+                update(_T)
+                .where(_T.c.id == bindparam("row_id"))
+                .values(
+                    status=CertStatus.ISSUED.value,
+                    credential_id=bindparam("cred"),
+                    fingerprint=bindparam("fp"),
+                    der=bindparam("der_"),
+                    not_before=bindparam("nb"),
+                    not_after=bindparam("na"),
+                ),
+                [
+                    {
+                        "row_id": j.row_id,
+                        "cred": cid,
+                        "fp": rec.fingerprint,
+                        "der_": der,
+                        "nb": rec.issued_at,
+                        "na": rec.not_after,
+                    }
+                    for j, cid, rec, der in zip(good, cred_ids, recs, ders, strict=True)
+                ],
+            )
+        renewed = [j for j in good if j.renewed_from is not None]
+        if renewed:
+            old = select(PkiCertificateRow.fingerprint).where(
+                PkiCertificateRow.id.in_([j.renewed_from for j in renewed])
+            )
+            self._inventory.set_status_of_fingerprints(
+                s,
+                CredentialKind.X509_CERTIFICATE.value,
+                old,
+                CredentialStatus.SUPERSEDED,
+                self._clock.now(),
+            )
+        for job, cid, rec in zip(good, cred_ids, recs, strict=True):
+            assert job.ca is not None and job.cert is not None
+            job.result = IssuedCertificate(
+                certificate=_certificate(job, cid, rec.fingerprint),
+                chain_pem=self._cas.chain_pem(job.ca),
+                private_key_pem=(
+                    keys.private_pem(job.plan.private_key) if job.plan.private_key else None
+                ),
+            )
+
+    def _bind(self, s: Session, identity: str | None) -> tuple[str | None, str | None]:
+        if identity is None:
+            return None, None
+        return self._inventory.bind_identity(s, identity)
+
+
+def _certificate(job: Job, credential_id: str, fingerprint: str) -> Certificate:
+    assert job.ca is not None and job.cert is not None
+    return Certificate(
+        id=job.row_id,
+        ca_id=job.ca.id,
+        ca_name=job.ca.name,
+        serial=repo.format_serial(job.serial),
+        status=CertStatus.ISSUED,
+        profile=job.profile.name,
+        identity_id=job.identity_id,
+        credential_id=credential_id,
+        fingerprint=fingerprint,
+        common_name=job.plan.common_name,
+        not_before=job.cert.not_valid_before_utc,
+        not_after=job.cert.not_valid_after_utc,
+        certificate_pem=keys.cert_pem(job.cert),
+        renewed_from=job.renewed_from,
+        revoked_at=None,
+        revocation_reason=None,
+    )
