@@ -57,7 +57,7 @@ class DomainRules:
                 raise NameNotAllowed(f"wildcard name {name!r}: the profile allows no wildcards")
             base = name[2:]
             for p in self.patterns:
-                if p.startswith("*.") and (base == p[2:] or base.endswith("." + p[1:])):
+                if p.startswith("*.") and (base == p[2:] or base.endswith(p[1:])):
                     return
             raise NameNotAllowed(f"wildcard name {name!r} is outside the profile's domains")
         if not any(_dns_match(p, name) for p in self.patterns):

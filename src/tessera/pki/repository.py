@@ -83,7 +83,7 @@ def ca_by_name(session: Session, name: str, *, lock: bool = False) -> PkiCaRow:
 
 def ca_names(session: Session) -> dict[str, str]:
     """CA id → name, for rendering certificates."""
-    return dict(session.execute(select(PkiCaRow.id, PkiCaRow.name)).tuples().all())
+    return {row.id: row.name for row in session.execute(select(PkiCaRow.id, PkiCaRow.name))}
 
 
 def format_serial(serial: int) -> str:
