@@ -159,7 +159,13 @@ class IssueBatcher:
                 if issuer not in cas:
                     try:
                         ca = repo.ca_by_name(s, issuer)
-                        self._cas._require_issuing(ca)
+                        # a profile read before a rollover (cached up to a second on another
+                        # node) still names the retired CA: issuance follows its successor
+                        for _ in range(3):
+                            if ca.status != CAStatus.RETIRED.value or not ca.successor_id:
+                                break
+                            ca = s.get(PkiCaRow, ca.successor_id) or ca
+                        self._cas.require_issuing(ca)
                         cas[issuer] = ca
                     except Exception as exc:
                         cas[issuer] = exc

@@ -4,6 +4,7 @@ import an externally signed certificate, list, and roll issuance over to a succe
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from cryptography import x509
@@ -77,8 +78,13 @@ class CAService:
         self._base = base_url
         self._lock = threading.Lock()
         self._issuers: dict[str, Issuer] = {}
+        self._profile_listeners: list[Callable[[], None]] = []
         self._chains: dict[str, str] = {}
         self._responders: dict[str, tuple[bytes, x509.Certificate, Issuer]] = {}
+
+    def on_profiles_changed(self, listener: Callable[[], None]) -> None:
+        """Called after a rollover re-pointed profiles at the successor CA."""
+        self._profile_listeners.append(listener)
 
     # -- use cases --------------------------------------------------------------------------
     def create(self, principal: Principal, req: CreateCARequest) -> CA:
@@ -137,7 +143,7 @@ class CAService:
             self._inventory_root(s, row, cert)
         elif req.parent is not None:
             parent = repo.ca_by_name(s, validate_profile_name(req.parent), lock=True)
-            self._require_issuing(parent)
+            self.require_issuing(parent)
             parent_cert = x509.load_der_x509_certificate(parent.certificate_der or b"")
             limit = parent_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
             if limit.path_length == 0:
@@ -233,7 +239,7 @@ class CAService:
                 raise CAUnavailable(f"CA {name!r} is {old.status}; only an active CA rolls over")
             if to is not None:
                 new = repo.ca_by_name(s, validate_profile_name(to))
-                self._require_issuing(new)
+                self.require_issuing(new)
                 if new.id == old.id:
                     raise InvalidRequest("a CA cannot roll over to itself")
             else:
@@ -256,7 +262,10 @@ class CAService:
             old.status = CAStatus.RETIRED.value
             old.successor_id = new.id
             old.updated_at = self._clock.now()
-            return repo.ca_from_row(new)
+            result = repo.ca_from_row(new)
+        for listener in self._profile_listeners:
+            listener()
+        return result
 
     def _like(self, s: Session, old: PkiCaRow, new_name: str) -> CreateCARequest:
         cert = x509.load_der_x509_certificate(old.certificate_der or b"")
@@ -411,7 +420,7 @@ class CAService:
             self._issuers.clear()
             self._responders.clear()
 
-    def _require_issuing(self, row: PkiCaRow) -> None:
+    def require_issuing(self, row: PkiCaRow) -> None:
         if row.status != CAStatus.ACTIVE.value:
             raise CAUnavailable(f"CA {row.name!r} is {row.status} and cannot issue")
         if row.not_after is not None and as_utc(row.not_after) <= self._clock.now():

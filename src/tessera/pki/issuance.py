@@ -28,7 +28,7 @@ from tessera.pki.models import (
 )
 from tessera.pki.plan import Plan, plan
 from tessera.pki.ports import Authorizer
-from tessera.pki.profile import Profile
+from tessera.pki.profile import Profile, validate_profile_name
 from tessera.pki.profiles import ProfileService
 from tessera.policy.models import Capability
 from tessera.storage.db import Database
@@ -46,6 +46,7 @@ class IssuanceService:
         cas: CAService,
         authz: Authorizer,
         inventory: InventoryService,
+        profiles: ProfileService,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -53,13 +54,12 @@ class IssuanceService:
         self._cas = cas
         self._authz = authz
         self._inventory = inventory
+        self._profiles = profiles
         self._batcher = IssueBatcher(db, clock, rng, cas, inventory)
 
     def issue(self, principal: Principal, req: IssueRequest) -> IssuedCertificate:
         action = "sign" if req.csr_pem is not None else "issue"
-        profile_name = req.profile
-        with self._db.session() as s:
-            profile = ProfileService.load(s, profile_name)
+        profile = self._profiles.cached(validate_profile_name(req.profile))
         decision = self._authz.authorize(
             principal, f"pki/{action}/{profile.name}", Capability.CREATE
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import select
@@ -21,10 +22,32 @@ from tessera.storage.models import PkiProfileRow
 class ProfileService:
     """Write, read, list and delete profiles; the issuer CA must exist when a profile is written."""
 
-    def __init__(self, db: Database, clock: Clock, authz: Authorizer) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, authz: Authorizer, cache_ttl: float = 1.0
+    ) -> None:
         self._db = db
         self._clock = clock
         self._authz = authz
+        self._ttl = cache_ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[Profile, float]] = {}
+
+    def cached(self, name: str) -> Profile:
+        """The profile for issuance, read at most every `cache_ttl` seconds (a change made on
+        another node applies within that time; on this node at once)."""
+        hit = self._cache.get(name)
+        now = self._clock.monotonic()
+        if hit is not None and now - hit[1] < self._ttl:
+            return hit[0]
+        with self._db.session() as s:
+            profile = self.load(s, name)
+        with self._lock:
+            self._cache[name] = (profile, now)
+        return profile
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
 
     def write(self, principal: Principal, name: str, document: dict[str, Any]) -> Profile:
         profile = Profile.from_document(name, document)
@@ -46,6 +69,7 @@ class ProfileService:
             else:
                 row.document = profile.to_document()
                 row.updated_at = now
+        self.forget()
         return profile
 
     def read(self, principal: Principal, name: str) -> Profile:
@@ -72,6 +96,7 @@ class ProfileService:
             if row is None:
                 raise NotFound(f"no profile named {name!r}")
             s.delete(row)
+        self.forget()
 
     @staticmethod
     def load(session: Session, name: str) -> Profile:

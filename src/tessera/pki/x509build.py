@@ -5,27 +5,48 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from tessera.core.errors import InvalidRequest
+from tessera.core.text import check_text
 from tessera.pki.keys import PrivateKey, PublicKey, signature_hash
 from tessera.pki.models import SubjectFields
 
 
 def subject_name(common_name: str | None, fields: SubjectFields) -> x509.Name:
-    """A DN in the usual order: C, ST, L, O, OU, CN (empty values left out)."""
+    """A DN in the usual order: C, ST, L, O, OU, CN (empty values left out). Every value is
+    checked here, so a bad one is an InvalidRequest (400) wherever it came from: at most 64
+    characters (RFC 5280 upper bounds), no control or direction-override characters, and the
+    country two ASCII letters (a PrintableString ISO 3166 code)."""
     attrs = [
-        (NameOID.COUNTRY_NAME, fields.country),
-        (NameOID.STATE_OR_PROVINCE_NAME, fields.state),
-        (NameOID.LOCALITY_NAME, fields.locality),
-        (NameOID.ORGANIZATION_NAME, fields.organization),
-        (NameOID.ORGANIZATIONAL_UNIT_NAME, fields.organizational_unit),
-        (NameOID.COMMON_NAME, common_name or ""),
+        (NameOID.COUNTRY_NAME, "country", fields.country),
+        (NameOID.STATE_OR_PROVINCE_NAME, "state", fields.state),
+        (NameOID.LOCALITY_NAME, "locality", fields.locality),
+        (NameOID.ORGANIZATION_NAME, "organization", fields.organization),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, "organizational_unit", fields.organizational_unit),
+        (NameOID.COMMON_NAME, "common_name", common_name or ""),
     ]
-    return x509.Name([x509.NameAttribute(oid, value) for oid, value in attrs if value])
+    out = []
+    for oid, label, value in attrs:
+        if not value:
+            continue
+        check_text(value, label, 64)
+        if oid == NameOID.COUNTRY_NAME and not is_country_code(value):
+            raise InvalidRequest("country must be a two-letter ISO 3166 code")
+        try:
+            out.append(x509.NameAttribute(oid, value))
+        except ValueError as exc:
+            raise InvalidRequest(f"{label}: {exc}") from None
+    return x509.Name(out)
+
+
+def is_country_code(value: str) -> bool:
+    """Two ASCII letters: what a countryName PrintableString (RFC 5280 §A.1) can hold."""
+    return len(value) == 2 and value.isascii() and value.isalpha()
 
 
 @dataclass(frozen=True)
@@ -142,26 +163,37 @@ def leaf_certificate(
     key_encipherment = isinstance(public_key, rsa.RSAPublicKey) and (
         ExtendedKeyUsageOID.SERVER_AUTH in eku
     )
+    # the extension list is assembled once (no builder copy per extension): issuance is hot
+    exts = list(_leaf_static(key_encipherment, tuple(eku)))
+    if sans:
+        value = x509.SubjectAlternativeName(sans.general_names())
+        exts.append(x509.Extension(value.oid, len(subject) == 0, value))
+    ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    exts.append(x509.Extension(ski.oid, False, ski))
+    exts += [x509.Extension(ext.oid, False, ext) for ext in issuer.extensions]
     builder = (
-        x509.CertificateBuilder()
+        x509.CertificateBuilder(extensions=exts)
         .subject_name(subject)
         .issuer_name(issuer.name)
         .public_key(public_key)
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            _key_usage(digital_signature=True, key_encipherment=key_encipherment), critical=True
-        )
-        .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
     )
-    if sans:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(sans.general_names()), critical=len(subject) == 0
-        )
-    builder = _common(builder, issuer, public_key)
     return builder.sign(issuer.key, signature_hash(issuer.key))
+
+
+@lru_cache(maxsize=64)
+def _leaf_static(
+    key_encipherment: bool, eku: tuple[x509.ObjectIdentifier, ...]
+) -> tuple[x509.Extension[x509.ExtensionType], ...]:
+    """basicConstraints CA:FALSE (critical), keyUsage (critical), extendedKeyUsage."""
+    values: tuple[tuple[x509.ExtensionType, bool], ...] = (
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (_key_usage(digital_signature=True, key_encipherment=key_encipherment), True),
+        (x509.ExtendedKeyUsage(list(eku)), False),
+    )
+    return tuple(x509.Extension(v.oid, critical, v) for v, critical in values)
 
 
 def responder_certificate(
