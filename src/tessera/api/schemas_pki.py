@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from tessera.api.schemas import DURATION_DOC, TIME_DOC, Duration, Strict
+from tessera.core.durations import parse_duration
+from tessera.core.errors import InvalidRequest
+from tessera.core.text import check_text
 
 KEY_TYPES_DOC = "One of ec-p256, ec-p384, ed25519, rsa-2048, rsa-3072, rsa-4096."
 REASONS_DOC = (
@@ -22,9 +25,17 @@ class SubjectIO(Strict):
 
     organization: str = Field("", max_length=64, description="O")
     organizational_unit: str = Field("", max_length=64, description="OU")
-    country: str = Field("", max_length=2, description="C: two-letter ISO 3166 code.")
+    country: str = Field("", pattern="^([A-Za-z]{2})?$", description="C: two-letter ISO 3166 code.")
     locality: str = Field("", max_length=64, description="L")
     state: str = Field("", max_length=64, description="ST")
+
+    @field_validator("*")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        try:
+            return check_text(value, "value", 64, allow_empty=True)
+        except InvalidRequest as exc:
+            raise ValueError(exc.detail) from None
 
 
 class CACreateIn(Strict):
@@ -36,7 +47,7 @@ class CACreateIn(Strict):
     kind: str = Field(description="'root' or 'intermediate'.")
     common_name: str = Field(max_length=64, description="Subject common name of the CA.")
     key_type: str = Field("ec-p256", description="CA key type. " + KEY_TYPES_DOC)
-    ttl: Duration = Field("3650d", description="Validity. " + DURATION_DOC)
+    ttl: Duration = Field("3650d", description="Validity (positive). " + DURATION_DOC)
     parent: str | None = Field(None, max_length=128, description="Tessera CA that signs it.")
     subject: SubjectIO = Field(default_factory=SubjectIO, description="Other DN attributes.")
     max_path_length: int | None = Field(
@@ -47,6 +58,18 @@ class CACreateIn(Strict):
         "delegated", description="Who signs OCSP: 'delegated' (a responder certificate with "
         "id-kp-OCSPSigning and ocsp-nocheck) or 'ca' (the CA key)."
     )  # fmt: skip
+
+    @field_validator("ttl")
+    @classmethod
+    def _positive(cls, value: str | int) -> str | int:
+        # a CA valid for no time at all would be born expired
+        try:
+            positive = parse_duration(value, "ttl") > timedelta(0)
+        except InvalidRequest as exc:
+            raise ValueError(exc.detail) from None
+        if not positive:
+            raise ValueError("a CA's ttl must be positive")
+        return value
 
 
 class CAOut(BaseModel):

@@ -93,6 +93,8 @@ class CAService:
         check_text(req.common_name, "common_name", 64)
         if req.max_path_length is not None and not 0 <= req.max_path_length <= 8:
             raise InvalidRequest("max_path_length must be between 0 and 8")
+        if req.ttl <= timedelta(0):
+            raise InvalidRequest("ttl must be positive")
         if req.kind is CAKind.ROOT and req.parent is not None:
             raise InvalidRequest("a root CA has no parent")
         with self._db.session(write=True) as s:
@@ -199,6 +201,7 @@ class CAService:
                 bc = None
             if bc is None or not bc.ca:
                 raise BadCertificate("the certificate is not a CA certificate (basicConstraints)")
+            _require_ca_key_usage(cert, OcspSigner(row.ocsp_signer))
             try:
                 cert.verify_directly_issued_by(chain[0])
             except (ValueError, TypeError, Exception) as exc:  # InvalidSignature has no message
@@ -296,6 +299,7 @@ class CAService:
     # -- helpers used by issuance, CRL and OCSP ----------------------------------------------
     def _activate(self, s: Session, row: PkiCaRow, cert: x509.Certificate, chain: str) -> None:
         row.status = CAStatus.ACTIVE.value
+        row.subject = cert.subject.rfc4514_string()  # an external root may set another DN
         row.certificate_der = cert.public_bytes(serialization.Encoding.DER)
         row.chain_pem = chain
         row.csr_pem = None
@@ -425,6 +429,19 @@ class CAService:
             raise CAUnavailable(f"CA {row.name!r} is {row.status} and cannot issue")
         if row.not_after is not None and as_utc(row.not_after) <= self._clock.now():
             raise CAUnavailable(f"CA {row.name!r} has expired")
+
+
+def _require_ca_key_usage(cert: x509.Certificate, signer: OcspSigner) -> None:
+    """A CA certificate must allow signing certificates and CRLs (and OCSP responses when the
+    CA signs them itself), or everything it issues fails validation."""
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return  # RFC 5280 §4.2.1.3: absent keyUsage places no restriction
+    if not (usage.key_cert_sign and usage.crl_sign):
+        raise BadCertificate("the CA certificate's keyUsage lacks keyCertSign or cRLSign")
+    if signer is OcspSigner.CA and not usage.digital_signature:
+        raise BadCertificate("the CA signs OCSP itself but keyUsage lacks digitalSignature")
 
 
 def _spki(key: object) -> bytes:

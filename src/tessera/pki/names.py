@@ -75,9 +75,13 @@ def _dns_match(pattern: str, name: str) -> bool:
 
 def parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     try:
-        return ipaddress.ip_address(value.strip())
+        ip = ipaddress.ip_address(value.strip())
     except ValueError:
         raise InvalidRequest(f"{value!r} is not an IP address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        # an iPAddress SAN holds 16 octets: the zone ('%eth0') would be silently dropped
+        raise InvalidRequest(f"{value!r}: an IP SAN cannot carry a zone index")
+    return ip
 
 
 def parse_networks(
@@ -103,11 +107,21 @@ def check_uri(uri: str) -> str:
 
 
 def check_email(email: str) -> str:
-    m = _EMAIL.fullmatch(email.strip())
+    """An address whose domain is a DNS name; the domain is returned in lower case (domains
+    are case-insensitive, so 'ops@Example.com' is 'ops@example.com')."""
+    local, at, domain = email.strip().rpartition("@")
+    normal = f"{local}{at}{domain.lower()}"
+    m = _EMAIL.fullmatch(normal)
     if m is None:
         raise InvalidRequest(f"{email[:80]!r} is not a valid email address")
     normalise_dns(m.group(1), allow_wildcard=False)
-    return email.strip()
+    return normal
+
+
+def normalise_email_pattern(pattern: str) -> str:
+    """An email glob with its domain part in lower case, as `check_email` leaves addresses."""
+    local, at, domain = pattern.strip().rpartition("@")
+    return f"{local}{at}{domain.lower()}"
 
 
 def glob_match(pattern: str, value: str, separator: str) -> bool:

@@ -20,6 +20,7 @@ from tessera.core.text import check_text
 from tessera.pki import names
 from tessera.pki.errors import KeyNotAllowed, NameNotAllowed
 from tessera.pki.models import KeyType, SubjectFields
+from tessera.pki.x509build import is_country_code
 
 PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,127}")
 MAX_PATTERNS = 200
@@ -120,7 +121,8 @@ class Profile:
             raise InvalidRequest(f"subject takes only: {', '.join(sorted(_SUBJECT_KEYS))}")
         for k, v in subject.items():
             check_text(v, f"subject.{k}", 64)
-        if len(subject.get("country", "")) not in (0, 2):
+        country = subject.get("country", "")
+        if country and not is_country_code(country):
             raise InvalidRequest("subject.country is a two-letter ISO 3166 code")
         return cls(
             name=name,
@@ -133,7 +135,9 @@ class Profile:
             allow_ip_sans=_bool(doc, "allow_ip_sans"),
             allowed_ip_ranges=tuple(ranges),
             allowed_uri_sans=tuple(names.check_uri(u) for u in _strings(doc, "allowed_uri_sans")),
-            allowed_email_sans=_strings(doc, "allowed_email_sans"),
+            allowed_email_sans=tuple(
+                names.normalise_email_pattern(p) for p in _strings(doc, "allowed_email_sans")
+            ),
             allowed_key_types=key_types,
             default_key_type=default_kt,
             ttl=ttl,

@@ -17,6 +17,7 @@ from tessera.storage.models import PkiCaRow
 
 router = APIRouter(prefix="/v1/pki/public", tags=["pki-public"])
 OCSP_RESPONSE = "application/ocsp-response"
+OCSP_GET_CACHE = {"Cache-Control": "public, max-age=60, no-transform, must-revalidate"}
 CACHE = {"Cache-Control": "public, max-age=60"}  # CRLs change within a second of a revocation
 
 
@@ -69,4 +70,7 @@ def ocsp_get(ca_id: str, encoded: str, c: ContainerDep) -> Response:
         der = base64.b64decode(unquote(encoded), validate=True)
     except (binascii.Error, ValueError):
         der = b""  # answered as malformedRequest
-    return Response(c.pki.ocsp.respond(ca_id, der), media_type=OCSP_RESPONSE)
+    # RFC 5019 §6.2: GET answers may be cached by HTTP caches, briefly (a revocation must show)
+    return Response(
+        c.pki.ocsp.respond(ca_id, der), media_type=OCSP_RESPONSE, headers=OCSP_GET_CACHE
+    )
