@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from tessera.api import schemas
+from tessera.api import schemas, schemas_pki
 from tessera.config import DEFAULT_LISTEN
 
 M = TypeVar("M", bound=BaseModel)
@@ -222,6 +222,95 @@ class TesseraClient:
         return self._call(
             "GET", "/v1/inventory/credentials", schemas.CredentialPageOut, params=params
         )
+
+    # -- pki: CAs ---------------------------------------------------------------------------
+    def ca_create(self, body: schemas_pki.CACreateIn) -> schemas_pki.CAOut:
+        return self._call("POST", "/v1/pki/cas", schemas_pki.CAOut, json=body.model_dump())
+
+    def ca_list(self) -> schemas_pki.CAListOut:
+        return self._call("GET", "/v1/pki/cas", schemas_pki.CAListOut)
+
+    def ca_show(self, name: str) -> schemas_pki.CAOut:
+        return self._call("GET", f"/v1/pki/cas/{_seg(name)}", schemas_pki.CAOut)
+
+    def ca_import(self, name: str, body: schemas_pki.CAImportIn) -> schemas_pki.CAOut:
+        return self._call(
+            "POST", f"/v1/pki/cas/{_seg(name)}/import", schemas_pki.CAOut, json=body.model_dump()
+        )
+
+    def ca_rollover(self, name: str, body: schemas_pki.CARolloverIn) -> schemas_pki.CAOut:
+        return self._call(
+            "POST",
+            f"/v1/pki/cas/{_seg(name)}/rollover",
+            schemas_pki.CAOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def ca_revoke(self, name: str, body: schemas_pki.CARevokeIn) -> schemas_pki.CAOut:
+        return self._call(
+            "POST", f"/v1/pki/cas/{_seg(name)}/revoke", schemas_pki.CAOut, json=body.model_dump()
+        )
+
+    def crl(self, crl_url: str, pem: bool = False) -> bytes:
+        """The CA's public CRL (DER, or PEM from the sibling `crl.pem`); sent without a token."""
+        if not crl_url.startswith(("http://", "https://")) or not crl_url.endswith("/crl.der"):
+            raise ClientError(f"unexpected CRL URL from {self.addr}: {crl_url[:200]!r}")
+        url = crl_url.removesuffix("crl.der") + "crl.pem" if pem else crl_url
+        return self._send("GET", url, auth=False).content
+
+    # -- pki: profiles ----------------------------------------------------------------------
+    def profile_write(self, name: str, body: schemas_pki.ProfileIO) -> schemas_pki.ProfileOut:
+        return self._call(
+            "PUT",
+            f"/v1/pki/profiles/{_seg(name)}",
+            schemas_pki.ProfileOut,
+            json=body.model_dump(mode="json", exclude_none=True),
+        )
+
+    def profile_read(self, name: str) -> schemas_pki.ProfileOut:
+        return self._call("GET", f"/v1/pki/profiles/{_seg(name)}", schemas_pki.ProfileOut)
+
+    def profile_list(self) -> schemas.NamesOut:
+        return self._call("GET", "/v1/pki/profiles", schemas.NamesOut)
+
+    def profile_delete(self, name: str) -> None:
+        self._send("DELETE", f"/v1/pki/profiles/{_seg(name)}")
+
+    # -- pki: certificates ------------------------------------------------------------------
+    def cert_issue(self, profile: str, body: schemas_pki.IssueIn) -> schemas_pki.IssuedOut:
+        return self._call(
+            "POST",
+            f"/v1/pki/issue/{_seg(profile)}",
+            schemas_pki.IssuedOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def cert_sign(self, profile: str, body: schemas_pki.SignIn) -> schemas_pki.IssuedOut:
+        return self._call(
+            "POST",
+            f"/v1/pki/sign/{_seg(profile)}",
+            schemas_pki.IssuedOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def cert_renew(self, cert_id: str, body: schemas_pki.RenewIn) -> schemas_pki.IssuedOut:
+        return self._call(
+            "POST",
+            f"/v1/pki/certs/{_seg(cert_id)}/renew",
+            schemas_pki.IssuedOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def cert_revoke(self, body: schemas_pki.RevokeIn) -> schemas_pki.RevokeOut:
+        return self._call(
+            "POST", "/v1/pki/revoke", schemas_pki.RevokeOut, json=body.model_dump(exclude_none=True)
+        )
+
+    def cert_list(self, **params: Any) -> schemas_pki.CertPageOut:
+        return self._call("GET", "/v1/pki/certs", schemas_pki.CertPageOut, params=params)
+
+    def cert_show(self, cert_id: str) -> schemas_pki.CertOut:
+        return self._call("GET", f"/v1/pki/certs/{_seg(cert_id)}", schemas_pki.CertOut)
 
 
 def _seg(name: str) -> str:

@@ -1,0 +1,82 @@
+"""`tessera pki profile write|read|list|delete`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from pydantic import ValidationError
+
+from tessera.api.schemas_pki import ProfileIO
+from tessera.cli.common import AddrOpt, client
+from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.pki_files import read_text
+
+app = typer.Typer(
+    help="Issuance profiles: what `pki issue` and `pki sign` may get.", no_args_is_help=True
+)
+MAX_PROFILE_FILE = 1024 * 1024
+
+
+def _load(source: str, name: str) -> ProfileIO:
+    text = read_text(source, "profile", MAX_PROFILE_FILE)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise fail(f"{source} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(doc, dict):
+        raise fail("a profile document is a JSON object with at least 'issuer'")
+    # accept what `profile read -o json` prints, so read → edit → write works
+    if doc.get("name", name) != name:
+        raise fail(f"{source} names profile {doc['name']!r}, not {name!r}")
+    doc.pop("name", None)
+    try:
+        return ProfileIO.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "profile"
+        raise fail(f"{source}: {field}: {first.get('msg')}") from None
+
+
+@app.command()
+def write(
+    name: str,
+    file: str = typer.Argument(..., help="JSON profile document, or - for stdin."),
+    addr: str | None = AddrOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Create or replace a profile from a JSON document ({"issuer": CA, "allowed_domains": …})."""
+    body = _load(file, name)
+    with client(addr) as c:
+        written = c.profile_write(name, body)
+    if output is Output.json:
+        emit(written, output)
+    else:
+        console.print(f"Profile {name!r} written.", highlight=False)
+
+
+@app.command()
+def read(name: str, addr: str | None = AddrOpt, output: Output = OutputOpt) -> None:
+    """Show a profile (durations in seconds); `-o json` can be edited and written back."""
+    with client(addr) as c:
+        emit(c.profile_read(name), output)
+
+
+@app.command("list")
+def list_(addr: str | None = AddrOpt, output: Output = OutputOpt) -> None:
+    """List profile names."""
+    with client(addr) as c:
+        names = c.profile_list().names
+    if output is Output.json:
+        emit({"names": names}, output)
+    else:
+        for n in names:
+            console.print(n, highlight=False)
+
+
+@app.command()
+def delete(name: str, addr: str | None = AddrOpt) -> None:
+    """Delete a profile (certificates issued under it stay valid)."""
+    with client(addr) as c:
+        c.profile_delete(name)
+    console.print(f"Profile {name!r} deleted.", highlight=False)
