@@ -49,6 +49,13 @@ def server(
         help="postgresql://… (default: SQLite in data dir)",
     ),
     listen: str = typer.Option(DEFAULT_LISTEN, "--listen", envvar="TESSERA_LISTEN"),
+    public_url: str | None = typer.Option(
+        None,
+        "--public-url",
+        envvar="TESSERA_PUBLIC_URL",
+        help="URL clients reach this server at; written into certificates (CRL, OCSP, CA "
+        "issuer URLs). Default: http://<listen address>.",
+    ),
     audit_file: list[Path] = typer.Option(
         [],
         "--audit-file",
@@ -81,11 +88,20 @@ def server(
         unseal_key_file=unseal_key_file,
         unseal_keys=tuple(k.strip() for k in env_keys.replace(",", "\n").splitlines() if k.strip()),
         max_body_bytes=max_body_bytes,
+        public_url=public_url.rstrip("/") if public_url else None,
     )
     try:
         host, port = settings.host_port
     except ValueError:
         raise fail(f"--listen must be host:port, got {listen!r}") from None
+    if public_url is not None and not public_url.startswith(("http://", "https://")):
+        raise fail("--public-url must start with http:// or https://")
+    if public_url is None and host in ("0.0.0.0", "::"):  # noqa: S104 (checking, not binding)
+        console.print(
+            "[yellow]Warning:[/] listening on all interfaces without --public-url: "
+            f"certificates will name http://{host}:{port} for CRL and OCSP. Set --public-url.",
+            highlight=False,
+        )
     try:
         container = build(settings)
         report = startup(container)
@@ -167,4 +183,5 @@ def main() -> None:
         # a CLI value the request schema refuses (e.g. an over-long name)
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ()))
-        raise SystemExit(f"Error: {field}: {first.get('msg')}") from None
+        prefix = f"{field}: " if field else ""  # a whole-model check names no field
+        raise SystemExit(f"Error: {prefix}{first.get('msg')}") from None
