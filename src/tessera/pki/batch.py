@@ -1,20 +1,23 @@
 """Group commit for issuance: concurrent requests share the two transactions of the write order.
 
-Every caller queues a job and waits. One waiting caller at a time leads: it takes up to
-`max_batch` queued jobs, (1) inserts all their intent rows (serials reserved) in one committed
-transaction, (2) signs each certificate, (3) records every certificate and its inventory row
-in a second transaction, then wakes the callers and hands the lead to the next waiter. The
-write order of each certificate is unchanged (intent committed → sign → record → answer); only
-the commits are shared. A failure of one job (identity decommissioned, CA revoked meanwhile)
-fails that job alone; a failing transaction fails its batch, and intents left `pending` are
-repaired as `abandoned` — those certificates never left the process.
+Every caller queues a job and waits (a thread blocks, a coroutine awaits). One worker thread
+runs cycles: each cycle is one transaction that (1) records the certificates signed in the
+previous cycle with their inventory rows and (2) inserts the intent rows (serials reserved) of
+up to `max_batch` newly queued jobs; after it commits, the recorded callers are answered and
+the new jobs are signed, to be recorded by the next cycle. The write order of each certificate
+is unchanged (intent committed → sign → record committed → answer); only the commits are
+shared. A failure of one job (identity decommissioned, CA revoked meanwhile) fails
+that job alone; a failing transaction fails its batch, and intents left `pending` are repaired
+as `abandoned` — those certificates never left the process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -54,7 +57,8 @@ class Job:
     renewed_from: str | None
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
     wake: threading.Event = field(default_factory=threading.Event)
-    done: bool = False
+    notify: Callable[[], object] | None = None
+    done: bool = False  # settled early (failed before signing): the batch skips it
     result: IssuedCertificate | None = None
     error: BaseException | None = None
     # filled while the batch runs
@@ -67,7 +71,7 @@ class Job:
 
 
 class IssueBatcher:
-    """Leader-based group commit of issuance jobs (see the module docstring)."""
+    """Group commit of issuance jobs by one worker thread (see the module docstring)."""
 
     def __init__(
         self,
@@ -84,68 +88,76 @@ class IssueBatcher:
         self._cas = cas
         self._inventory = inventory
         self._max = max_batch
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
-        self._leading = False
+        self._worker: threading.Thread | None = None
 
     def submit(self, job: Job) -> IssuedCertificate:
-        with self._lock:
+        """Queue the job and block until its certificate is recorded (or it failed)."""
+        self._enqueue(job)
+        job.wake.wait()
+        return _outcome(job)
+
+    async def submit_async(self, job: Job) -> IssuedCertificate:
+        """Queue the job and await it without holding a thread of the event loop's pool."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        job.notify = lambda: loop.call_soon_threadsafe(_resolve, future)
+        self._enqueue(job)
+        await future
+        return _outcome(job)
+
+    def _enqueue(self, job: Job) -> None:
+        with self._cond:
             self._queue.append(job)
-            lead = not self._leading
-            self._leading = True
-        if not lead:
-            job.wake.wait()
-        while not job.done:  # woken without a result: this caller leads the next batch
-            self._lead_once()
-            if not job.done:
-                job.wake.clear()
-                job.wake.wait()
-        if job.error is not None:
-            raise job.error
-        assert job.result is not None
-        return job.result
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="pki-issue", daemon=True)
+                self._worker.start()
+            self._cond.notify()
 
-    def _lead_once(self) -> None:
-        with self._lock:
-            batch = [self._queue.popleft() for _ in range(min(self._max, len(self._queue)))]
-        try:
-            if batch:
-                self._run(batch)
-        except BaseException as exc:  # the whole batch failed: every caller gets the cause
-            for job in batch:
-                if not job.done:
-                    job.error, job.done = exc, True
-        finally:
-            for job in batch:
-                if job.result is None and job.error is None:
-                    job.error = RuntimeError("issuance ended without a result")
-                job.done = True
-                job.wake.set()
-            with self._lock:
-                if self._queue:
-                    self._queue[0].wake.set()  # hand the lead to the next waiter
-                else:
-                    self._leading = False
+    def _work(self) -> None:
+        signed: list[Job] = []  # signed in the previous cycle, recorded in this one
+        while True:
+            with self._cond:
+                while not self._queue and not signed:
+                    self._cond.wait()
+                fresh = [self._queue.popleft() for _ in range(min(self._max, len(self._queue)))]
+            settled = signed
+            try:
+                self._cycle(signed, fresh)
+            except BaseException as exc:  # the transaction failed: every caller gets the cause
+                for job in signed + fresh:
+                    if job.result is None and job.error is None:
+                        job.error, job.done = exc, True
+            signed = []
+            for job in fresh:
+                if job.done:  # refused before signing (or the cycle failed)
+                    settled.append(job)
+                    continue
+                try:
+                    job.cert = self._sign(job)
+                except Exception as exc:
+                    job.error = exc  # recorded as abandoned next cycle
+                signed.append(job)
+            _wake(settled)
 
-    # -- the three steps ---------------------------------------------------------------------
-    def _run(self, batch: list[Job]) -> None:
-        contexts = [j.context for j in batch]
+    # -- the steps ---------------------------------------------------------------------------
+    def _cycle(self, signed: list[Job], fresh: list[Job]) -> None:
+        """One transaction: record what was signed last cycle (its callers are answered after
+        the commit) and reserve the serials of the fresh jobs (signed after the commit).
+        Pipelining the two halves this way costs one commit per cycle, not two per batch."""
+        contexts = [j.context for j in signed + fresh]
         for attempt in range(2):
             try:
                 with self._db.session(write=True, on_behalf=contexts) as s:
-                    self._reserve(s, batch)
-                break
+                    if signed:
+                        self._record(s, signed)
+                    if fresh:
+                        self._reserve(s, fresh)
+                return
             except IntegrityError:  # a repeated random serial (p ≈ 2^-120): draw again
                 if attempt:
                     raise
-        live = [j for j in batch if not j.done]
-        for job in live:
-            try:
-                job.cert = self._sign(job)
-            except Exception as exc:
-                job.error = exc
-        with self._db.session(write=True, on_behalf=contexts) as s:
-            self._record(s, live)
 
     def _reserve(self, s: Session, batch: list[Job]) -> None:
         cas: dict[str, PkiCaRow | BaseException] = {}
@@ -310,6 +322,27 @@ class IssueBatcher:
         if identity is None:
             return None, None
         return self._inventory.bind_identity(s, identity)
+
+
+def _wake(jobs: list[Job]) -> None:
+    for job in jobs:
+        if job.result is None and job.error is None:
+            job.error = RuntimeError("issuance ended without a result")
+        job.wake.set()
+        if job.notify is not None:
+            job.notify()
+
+
+def _outcome(job: Job) -> IssuedCertificate:
+    if job.error is not None:
+        raise job.error
+    assert job.result is not None
+    return job.result
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # the caller may have gone (client disconnected)
+        future.set_result(None)
 
 
 def _certificate(job: Job, credential_id: str, fingerprint: str) -> Certificate:

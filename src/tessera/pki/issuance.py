@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from cryptography import x509
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -64,6 +66,22 @@ class IssuanceService:
             principal, f"pki/{action}/{profile.name}", Capability.CREATE
         )
         return self._execute(profile, plan(profile, req, decision.constraints), req.identity)
+
+    async def issue_async(self, principal: Principal, req: IssueRequest) -> IssuedCertificate:
+        """`issue` for the event loop: no pool thread is held while the batch commits. A CSR
+        is checked on the loop (a signature check); key generation (RSA may take a while) and
+        a profile cache miss (a database read) run in a thread."""
+        name = validate_profile_name(req.profile)
+        profile = self._profiles.cached_only(name)
+        if profile is None:
+            profile = await asyncio.to_thread(self._profiles.cached, name)
+        action = "sign" if req.csr_pem is not None else "issue"
+        decision = self._authz.authorize(principal, f"pki/{action}/{name}", Capability.CREATE)
+        if req.csr_pem is not None:
+            checked = plan(profile, req, decision.constraints)
+        else:
+            checked = await asyncio.to_thread(plan, profile, req, decision.constraints)
+        return await self._batcher.submit_async(Job(profile, checked, req.identity, None))
 
     def renew(self, principal: Principal, req: RenewRequest) -> IssuedCertificate:
         """Same profile, names and identity; a new server key, or the key of the CSR."""

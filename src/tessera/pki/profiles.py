@@ -35,15 +35,22 @@ class ProfileService:
     def cached(self, name: str) -> Profile:
         """The profile for issuance, read at most every `cache_ttl` seconds (a change made on
         another node applies within that time; on this node at once)."""
-        hit = self._cache.get(name)
+        hit = self.cached_only(name)
+        if hit is not None:
+            return hit
         now = self._clock.monotonic()
-        if hit is not None and now - hit[1] < self._ttl:
-            return hit[0]
         with self._db.session() as s:
             profile = self.load(s, name)
         with self._lock:
             self._cache[name] = (profile, now)
         return profile
+
+    def cached_only(self, name: str) -> Profile | None:
+        """The cached profile if fresh, else None (the caller reads it off the event loop)."""
+        hit = self._cache.get(name)
+        if hit is not None and self._clock.monotonic() - hit[1] < self._ttl:
+            return hit[0]
+        return None
 
     def forget(self) -> None:
         with self._lock:

@@ -197,14 +197,17 @@ def _request(profile: str, body: NamesIn, csr: str | None, key_type: str | None)
     )
 
 
+# async: issuance waits on the group commit without holding a thread of the pool
 @router.post("/issue/{profile}", response_model=IssuedOut, summary="Issue with a server key")
-def issue(profile: str, body: IssueIn, p: PrincipalDep, c: ContainerDep) -> IssuedOut:
-    return issued_out(c.pki.issuance.issue(p, _request(profile, body, None, body.key_type)))
+async def issue(profile: str, body: IssueIn, p: PrincipalDep, c: ContainerDep) -> IssuedOut:
+    req = _request(profile, body, None, body.key_type)
+    return issued_out(await c.pki.issuance.issue_async(p, req))
 
 
 @router.post("/sign/{profile}", response_model=IssuedOut, summary="Sign a CSR")
-def sign(profile: str, body: SignIn, p: PrincipalDep, c: ContainerDep) -> IssuedOut:
-    return issued_out(c.pki.issuance.issue(p, _request(profile, body, body.csr, None)))
+async def sign(profile: str, body: SignIn, p: PrincipalDep, c: ContainerDep) -> IssuedOut:
+    req = _request(profile, body, body.csr, None)
+    return issued_out(await c.pki.issuance.issue_async(p, req))
 
 
 @router.post("/certs/{cert_id}/renew", response_model=IssuedOut, summary="Renew a certificate")
