@@ -14,6 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -24,11 +25,13 @@ from tessera.core.errors import NotFound
 from tessera.pki.cas import CAService
 from tessera.pki.keys import signature_hash
 from tessera.pki.models import CAStatus, CertStatus, RevocationReason
+from tessera.pki.pem import armor
 from tessera.storage.db import Database
 from tessera.storage.models import PkiCaRow, PkiCertificateRow, PkiCrlRow
 
 log = logging.getLogger("tessera.pki.crl")
 CRL_VALIDITY = timedelta(hours=24)
+SERVE_TTL = 1.0  # seconds a served CRL stays in memory before the database is asked again
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,9 @@ class StoredCrl:
     der: bytes
     entries: int
 
-    @property
+    @cached_property
     def pem(self) -> str:
-        crl = x509.load_der_x509_crl(self.der)
-        return crl.public_bytes(serialization.Encoding.PEM).decode()
+        return armor(self.der, "X509 CRL")
 
 
 class CrlService:
@@ -59,9 +61,21 @@ class CrlService:
         self._validity = validity
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, x509.RevokedCertificate]] = {}
+        self._served: dict[str, tuple[StoredCrl, float]] = {}
 
     def current(self, ca_id: str) -> StoredCrl:
-        """The stored CRL; built now if the CA has none yet."""
+        """The stored CRL; built now if the CA has none yet. Served from memory for up to a
+        second (a large CRL is megabytes: not read from the database per request); a rebuild
+        on this node replaces it at once."""
+        hit = self._served.get(ca_id)
+        if hit is not None and self._clock.monotonic() - hit[1] < SERVE_TTL:
+            return hit[0]
+        crl = self._load(ca_id)
+        with self._lock:
+            self._served[ca_id] = (crl, self._clock.monotonic())
+        return crl
+
+    def _load(self, ca_id: str) -> StoredCrl:
         for _ in range(3):
             with self._db.session() as s:
                 row = s.get(PkiCrlRow, ca_id) if ca_id.isalnum() else None
@@ -136,6 +150,8 @@ class CrlService:
             row.next_update = stored.next_update
             row.der = stored.der
             row.entries = stored.entries
+        with self._lock:
+            self._served[ca_id] = (stored, self._clock.monotonic())
         return True
 
     def _build(self, ca: PkiCaRow, number: int) -> StoredCrl:
@@ -198,3 +214,4 @@ class CrlService:
     def forget(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._served.clear()

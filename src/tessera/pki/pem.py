@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from cryptography import x509
 
 from tessera.pki.errors import BadCertificate, BadCSR
@@ -38,3 +40,10 @@ def load_certificates(text: str, what: str) -> list[x509.Certificate]:
     if len(certs) > MAX_CERTS:
         raise BadCertificate(f"{what}: at most {MAX_CERTS} certificates")
     return certs
+
+
+def armor(der: bytes, label: str) -> str:
+    """PEM text (RFC 7468) of DER bytes, without parsing them."""
+    body = base64.b64encode(der).decode()
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from tessera.api.deps import ContainerDep
 from tessera.core.errors import NotFound
 from tessera.pki.ocsp import MAX_REQUEST
+from tessera.pki.pem import armor
 from tessera.storage.models import PkiCaRow
 
 router = APIRouter(prefix="/v1/pki/public", tags=["pki-public"])
@@ -38,10 +39,7 @@ def ca_der(ca_id: str, c: ContainerDep) -> Response:
 
 @router.get("/{ca_id}/ca.pem", summary="CA certificate (PEM)")
 def ca_pem(ca_id: str, c: ContainerDep) -> Response:
-    der = _ca_der(c, ca_id)
-    body = base64.encodebytes(der).decode().replace("\n", "")
-    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
-    pem = f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n"
+    pem = armor(_ca_der(c, ca_id), "CERTIFICATE")
     return Response(pem, media_type="application/x-pem-file")
 
 
