@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest bench clean system-deps
+.PHONY: run test lint typecheck pytest bench bench-pki clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,9 @@ test: lint typecheck pytest
 
 bench: $(STAMP_DEV)
 	$(BIN)/python bench/run.py
+
+bench-pki: $(STAMP_DEV)
+	$(BIN)/python bench/pki/run.py
 
 clean:
 	rm -rf $(VENV) .tessera-dev .pytest_cache .mypy_cache .ruff_cache
