@@ -46,6 +46,10 @@ SPIFFE_ID_RE = re.compile(
 )
 
 
+_INSERT_CREDENTIALS = insert(cast(Table, CredentialRow.__table__))
+_INSERT_LOCATIONS = insert(cast(Table, CredentialLocationRow.__table__))
+
+
 class InventoryService:
     """Identities and the credential spine."""
 
@@ -305,7 +309,7 @@ class InventoryService:
         ids = [new_ulid(self._clock, self._rng) for _ in recs]
         conn = session.connection()  # Core executemany: no ORM bookkeeping per row
         conn.execute(
-            insert(cast(Table, CredentialRow.__table__)),
+            _INSERT_CREDENTIALS,
             [
                 {
                     "id": cid,
@@ -339,5 +343,5 @@ class InventoryService:
             if r.location is not None
         ]
         if locations:
-            conn.execute(insert(cast(Table, CredentialLocationRow.__table__)), locations)
+            conn.execute(_INSERT_LOCATIONS, locations)
         return ids

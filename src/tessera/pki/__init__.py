@@ -68,6 +68,8 @@ def build_pki(
     scheduler = PkiScheduler(db, clock, barrier, cas, crls)
     revocation.on_revoke(ocsp.forget)
     cas.on_profiles_changed(profiles.forget)
+    cas.on_profiles_changed(issuance.forget)
+    revocation.on_revoke(issuance.forget)
     revocation.on_revoke(scheduler.wake)
     inventory.add_revoker(revocation)
 

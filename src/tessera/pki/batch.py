@@ -44,7 +44,26 @@ from tessera.storage.db import Database
 from tessera.storage.models import PkiCaRow, PkiCertificateRow
 
 MAX_BATCH = 64
+CA_CACHE_TTL = 1.0  # seconds; the record step re-reads CA status, so staleness only delays
 _T = cast(Table, PkiCertificateRow.__table__)
+_CA = cast(Table, PkiCaRow.__table__)
+# statements built once: building and cache-keying them per batch cost more than running them
+_INSERT_INTENTS = insert(_T)
+_ACTIVE_CAS = select(_CA.c.id).where(
+    _CA.c.id.in_(bindparam("ids", expanding=True)), _CA.c.status == CAStatus.ACTIVE.value
+)
+_MARK_ISSUED = (
+    update(_T)
+    .where(_T.c.id == bindparam("row_id"))
+    .values(
+        status=CertStatus.ISSUED.value,
+        credential_id=bindparam("cred"),
+        fingerprint=bindparam("fp"),
+        der=bindparam("der_"),
+        not_before=bindparam("nb"),
+        not_after=bindparam("na"),
+    )
+)
 
 
 @dataclass(eq=False)
@@ -91,6 +110,7 @@ class IssueBatcher:
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._worker: threading.Thread | None = None
+        self._ca_cache: dict[str, tuple[PkiCaRow, float]] = {}  # only the worker touches it
 
     def submit(self, job: Job) -> IssuedCertificate:
         """Queue the job and block until its certificate is recorded (or it failed)."""
@@ -170,7 +190,7 @@ class IssueBatcher:
                 issuer = job.profile.issuer
                 if issuer not in cas:
                     try:
-                        ca = repo.ca_by_name(s, issuer)
+                        ca = self._ca(s, issuer)
                         # a profile read before a rollover (cached up to a second on another
                         # node) still names the retired CA: issuance follows its successor
                         for _ in range(3):
@@ -212,7 +232,22 @@ class IssueBatcher:
                 }
             )
         if rows:
-            s.connection().execute(insert(_T), rows)  # Core executemany: no ORM per row
+            s.connection().execute(_INSERT_INTENTS, rows)  # Core executemany: no ORM per row
+
+    def forget(self) -> None:
+        """Drop cached CA rows (after a rollover or a CA revocation on this node)."""
+        self._ca_cache = {}
+
+    def _ca(self, s: Session, name: str) -> PkiCaRow:
+        """The issuing CA by name, cached for a second: `_record` re-reads its status before
+        anything is recorded, so a CA revoked meanwhile still fails the request."""
+        hit = self._ca_cache.get(name)
+        now = self._clock.monotonic()
+        if hit is not None and now - hit[1] < CA_CACHE_TTL:
+            return hit[0]
+        row = repo.ca_by_name(s, name)
+        self._ca_cache[name] = (row, now)
+        return row
 
     def _sign(self, job: Job) -> x509.Certificate:
         assert job.ca is not None
@@ -225,14 +260,8 @@ class IssueBatcher:
         )  # fmt: skip
 
     def _record(self, s: Session, live: list[Job]) -> None:
-        ca_ids = {j.ca.id for j in live if j.ca is not None}
-        active = set(
-            s.execute(
-                select(PkiCaRow.id).where(
-                    PkiCaRow.id.in_(ca_ids), PkiCaRow.status == CAStatus.ACTIVE.value
-                )
-            ).scalars()
-        )
+        ca_ids = list({j.ca.id for j in live if j.ca is not None})
+        active = set(s.connection().execute(_ACTIVE_CAS, {"ids": ca_ids}).scalars())
         good: list[Job] = []
         for job in live:
             if job.error is None:
@@ -274,16 +303,7 @@ class IssueBatcher:
         cred_ids = self._inventory.record_issued(s, recs)
         if good:
             s.connection().execute(
-                update(_T)
-                .where(_T.c.id == bindparam("row_id"))
-                .values(
-                    status=CertStatus.ISSUED.value,
-                    credential_id=bindparam("cred"),
-                    fingerprint=bindparam("fp"),
-                    der=bindparam("der_"),
-                    not_before=bindparam("nb"),
-                    not_after=bindparam("na"),
-                ),
+                _MARK_ISSUED,
                 [
                     {
                         "row_id": j.row_id,

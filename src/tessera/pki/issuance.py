@@ -67,6 +67,10 @@ class IssuanceService:
         )
         return self._execute(profile, plan(profile, req, decision.constraints), req.identity)
 
+    def forget(self) -> None:
+        """Drop what issuance caches about CAs (after a rollover or revocation here)."""
+        self._batcher.forget()
+
     async def issue_async(self, principal: Principal, req: IssueRequest) -> IssuedCertificate:
         """`issue` for the event loop: no pool thread is held while the batch commits. A CSR
         is checked on the loop (a signature check); key generation (RSA may take a while) and
