@@ -169,6 +169,45 @@ def issue_rate(
     return _timed(f"issue-t{threads}", threads, count, cap, issue)
 
 
+def issue_many_rate(
+    c: Container, principal: Principal, csrs: Sequence[str], chunk: int, count: int, cap: float
+) -> Rate:
+    """`issuance.issue_many` with `chunk` CSRs per call from one thread, `count` in all."""
+    done = {"ok": 0, "errors": 0}
+    samples: list[str] = []
+    deadline = time.monotonic() + cap
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    i = 0
+    while i < count and time.monotonic() < deadline:
+        n = min(chunk, count - i)
+        reqs = [IssueRequest(profile=PROFILE, csr_pem=csrs[(i + k) % len(csrs)]) for k in range(n)]
+        for result in c.pki.issuance.issue_many(principal, reqs):
+            if isinstance(result, Exception):
+                done["errors"] += 1
+                if len(samples) < 3:
+                    samples.append(f"{type(result).__name__}: {result}"[:300])
+            else:
+                done["ok"] += 1
+        i += n
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    ok = done["ok"]
+    return Rate(
+        name=f"issuance.issue_many, {chunk} per call, 1 thread, stored",
+        threads=1,
+        requested=count,
+        ok=ok,
+        errors=done["errors"],
+        duration_s=round(elapsed, 3),
+        per_s=round(ok / elapsed, 1) if elapsed > 0 else 0.0,
+        us_per_op=round(elapsed * 1e6 / ok, 1) if ok else 0.0,
+        cpu_s=round(cpu, 2),
+        cpu_us_per_op=round(cpu * 1e6 / ok, 1) if ok else 0.0,
+        cores_busy=round(cpu / elapsed, 2) if elapsed > 0 else 0.0,
+        capped=i < count,
+        error_samples=samples,
+    )
+
+
 def ocsp_rate(c: Container, name: str, ca_id: str, requests: Sequence[bytes], count: int) -> Rate:
     def respond(i: int) -> object:
         return c.pki.ocsp.respond(ca_id, requests[i % len(requests)])

@@ -65,7 +65,7 @@ from pki_csrs import (
     tessera_body,
     write_bodies,
 )
-from pki_inproc import count_issued, issue_rate, ocsp_rate, pyca_baseline
+from pki_inproc import count_issued, issue_many_rate, issue_rate, ocsp_rate, pyca_baseline
 from pki_report import HttpRun, PkiReport, print_summary, sign_rate
 from pki_tessera import (
     INT_CA,
@@ -339,6 +339,11 @@ class Bench:
             self.check(r.errors == 0, f"in-process {threads} thread(s): {r.errors} errors")
             ok += r.ok
             self.report.inproc.append(r)
+        print(f"in-process: issue_many x{args.inproc_count}, 64 per call ...", flush=True)
+        r = issue_many_rate(c, principal, self.csrs, 64, args.inproc_count, args.inproc_cap)
+        self.check(r.errors == 0, f"in-process issue_many: {r.errors} errors")
+        ok += r.ok
+        self.report.inproc.append(r)
         gained = count_issued(c, root) - before
         self.check(gained == ok, f"in-process: {gained} certificates stored for {ok} issued")
         pending = count_issued(c, root, CertStatus.PENDING)

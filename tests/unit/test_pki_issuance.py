@@ -299,3 +299,22 @@ def test_renewal_keeps_names_and_identity_and_supersedes(env: Env) -> None:
     assert rekey.private_key_pem is None
     assert env.cert(rekey).subject == new.subject
     assert rekey.certificate.status is CertStatus.ISSUED
+
+
+def test_issue_many_settles_each_request_on_its_own(env: Env) -> None:
+    from tessera.pki.models import IssueRequest
+
+    reqs = [
+        IssueRequest(profile="web", common_name="m1.example.com"),
+        IssueRequest(profile="web", common_name="evil.org"),
+        IssueRequest(profile="web", csr_pem=csr_pem("m3.example.com")),
+        IssueRequest(profile="nope", common_name="m4.example.com"),
+    ]
+    before = env.count("pki_certificates")
+    out = env.c.pki.issuance.issue_many(env.root, reqs)
+    assert [type(x).__name__ for x in out] == [
+        "IssuedCertificate", "NameNotAllowed", "IssuedCertificate", "NotFound"
+    ]  # fmt: skip
+    assert env.count("pki_certificates") == before + 2
+    with pytest.raises(InvalidRequest):
+        env.c.pki.issuance.issue_many(env.root, reqs * 251)

@@ -118,6 +118,16 @@ class IssueBatcher:
         job.wake.wait()
         return _outcome(job)
 
+    def submit_many(self, jobs: list[Job]) -> None:
+        """Queue every job at once and block until each is settled (see `_outcome`)."""
+        with self._cond:
+            for job in jobs:
+                self._queue.append(job)
+            self._start()
+            self._cond.notify()
+        for job in jobs:
+            job.wake.wait()
+
     async def submit_async(self, job: Job) -> IssuedCertificate:
         """Queue the job and await it without holding a thread of the event loop's pool."""
         loop = asyncio.get_running_loop()
@@ -130,10 +140,13 @@ class IssueBatcher:
     def _enqueue(self, job: Job) -> None:
         with self._cond:
             self._queue.append(job)
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="pki-issue", daemon=True)
-                self._worker.start()
+            self._start()
             self._cond.notify()
+
+    def _start(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="pki-issue", daemon=True)
+            self._worker.start()
 
     def _work(self) -> None:
         signed: list[Job] = []  # signed in the previous cycle, recorded in this one
@@ -351,6 +364,11 @@ def _wake(jobs: list[Job]) -> None:
         job.wake.set()
         if job.notify is not None:
             job.notify()
+
+
+def outcome(job: Job) -> IssuedCertificate:
+    """The job's certificate, or its error raised."""
+    return _outcome(job)
 
 
 def _outcome(job: Job) -> IssuedCertificate:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from cryptography import x509
 from sqlalchemy import Select, select
@@ -10,14 +11,14 @@ from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
 from tessera.core.clock import Clock
-from tessera.core.errors import NotFound
+from tessera.core.errors import InvalidRequest, NotFound, TesseraError
 from tessera.core.paging import check_limit, decode_cursor, encode_cursor
 from tessera.core.randomness import Randomness
 from tessera.inventory.models import Page
 from tessera.inventory.service import InventoryService
 from tessera.pki import keys
 from tessera.pki import repository as repo
-from tessera.pki.batch import IssueBatcher, Job
+from tessera.pki.batch import IssueBatcher, Job, outcome
 from tessera.pki.cas import CAService
 from tessera.pki.errors import CAUnavailable
 from tessera.pki.models import (
@@ -35,6 +36,8 @@ from tessera.pki.profiles import ProfileService
 from tessera.policy.models import Capability
 from tessera.storage.db import Database
 from tessera.storage.models import IdentityRow, PkiCertificateRow
+
+MAX_BULK = 1000
 
 
 class IssuanceService:
@@ -66,6 +69,36 @@ class IssuanceService:
             principal, f"pki/{action}/{profile.name}", Capability.CREATE
         )
         return self._execute(profile, plan(profile, req, decision.constraints), req.identity)
+
+    def issue_many(
+        self, principal: Principal, reqs: Sequence[IssueRequest]
+    ) -> list[IssuedCertificate | TesseraError]:
+        """Bulk issuance (e.g. an agent renewing many certificates): every request is checked
+        and issued on its own — one refusal does not fail the others — while all share the
+        group commit. Results come back in request order."""
+        if len(reqs) > MAX_BULK:
+            raise InvalidRequest(f"at most {MAX_BULK} certificates per call")
+        out: list[IssuedCertificate | TesseraError | None] = [None] * len(reqs)
+        jobs: list[tuple[int, Job]] = []
+        for i, req in enumerate(reqs):
+            try:
+                profile = self._profiles.cached(validate_profile_name(req.profile))
+                action = "sign" if req.csr_pem is not None else "issue"
+                decision = self._authz.authorize(
+                    principal, f"pki/{action}/{profile.name}", Capability.CREATE
+                )
+                checked = plan(profile, req, decision.constraints)
+            except TesseraError as exc:
+                out[i] = exc
+                continue
+            jobs.append((i, Job(profile, checked, req.identity, None)))
+        self._batcher.submit_many([job for _, job in jobs])
+        for i, job in jobs:
+            try:
+                out[i] = outcome(job)
+            except TesseraError as exc:
+                out[i] = exc
+        return [x for x in out if x is not None]
 
     def forget(self) -> None:
         """Drop what issuance caches about CAs (after a rollover or revocation here)."""
