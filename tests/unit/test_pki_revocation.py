@@ -233,3 +233,25 @@ def test_crl_rebuild_is_claimed_once_and_scales(env: Env) -> None:
     # before nextUpdate the CRL is due again and rebuilt with a higher number
     env.clock.advance(timedelta(hours=13))
     assert env.int_ca.id in env.c.pki.crls.due()
+
+
+def test_repeated_ocsp_request_answered_from_memory_until_stale_or_revoked(env: Env) -> None:
+    issued = env.issue(common_name="a.example.com")
+    der = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(env.cert(issued), _ca_cert(env.int_ca.certificate_pem), hashes.SHA1())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    responder = env.c.pki.ocsp
+    assert responder.respond_cached(env.int_ca.id, der) is None  # never seen
+    first = responder.respond(env.int_ca.id, der)
+    assert responder.respond_cached(env.int_ca.id, der) == first
+    env.clock.advance(1.0)  # the status read is a second old: ask the database again
+    assert responder.respond_cached(env.int_ca.id, der) is None
+    responder.respond(env.int_ca.id, der)
+    assert responder.respond_cached(env.int_ca.id, der) is not None
+    env.c.pki.revocation.revoke(env.root, RevokeRequest(cert_id=issued.certificate.id))
+    assert responder.respond_cached(env.int_ca.id, der) is None  # a revocation here: at once
+    answer = ocsp.load_der_ocsp_response(responder.respond(env.int_ca.id, der))
+    assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED

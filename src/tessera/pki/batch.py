@@ -259,7 +259,8 @@ class IssueBatcher:
         if hit is not None and now - hit[1] < CA_CACHE_TTL:
             return hit[0]
         row = repo.ca_by_name(s, name)
-        self._ca_cache[name] = (row, now)
+        if row.status == CAStatus.ACTIVE.value:  # a pending CA may be imported any moment
+            self._ca_cache[name] = (row, now)
         return row
 
     def _sign(self, job: Job) -> x509.Certificate:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -25,6 +26,9 @@ from tessera.storage.models import PkiCaRow, PkiCertificateRow
 
 MAX_REQUEST = 8 * 1024
 MAX_NONCE = 32  # RFC 8954 §2.1
+MAX_CACHED = 100_000  # entries per cache
+K = TypeVar("K")
+V = TypeVar("V")
 RESPONSE_VALIDITY = timedelta(hours=1)
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1,
@@ -70,6 +74,7 @@ class OcspResponder:
         self._signed: dict[tuple[str, int, str], _Signed] = {}
         self._ca_rows: dict[str, tuple[PkiCaRow, float]] = {}
         self._issuer_hashes: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+        self._by_request: dict[tuple[str, bytes], tuple[bytes, float, datetime]] = {}
 
     def forget(self) -> None:
         """Drop cached status and responses (after a revocation on this node, or on seal)."""
@@ -77,6 +82,22 @@ class OcspResponder:
             self._status.clear()
             self._signed.clear()
             self._ca_rows.clear()
+            self._by_request.clear()
+
+    def respond_cached(self, ca_id: str, der: bytes) -> bytes | None:
+        """The answer to a request seen before (same bytes, no nonce) while its status read and
+        signature are fresh; None when answering needs the database or a signature. Cheap
+        enough for the event loop."""
+        hit = self._by_request.get((ca_id, der))
+        if hit is None:
+            return None
+        answer, read_at, this_update = hit
+        if (
+            self._clock.monotonic() - read_at < self._status_ttl
+            and self._clock.now() - this_update < self._validity / 2
+        ):
+            return answer
+        return None
 
     def respond(self, ca_id: str, der: bytes) -> bytes:
         if len(der) > MAX_REQUEST:
@@ -107,12 +128,22 @@ class OcspResponder:
             and cached.status == status.status
             and now - cached.this_update < self._validity / 2
         ):
+            self._remember(ca.id, der, cached, status)
             return cached.der
         signed = self._sign(ca, req, status, now, nonce)
         if nonce is None:
             with self._lock:
-                self._signed[key] = signed
+                _bounded(self._signed)[key] = signed
+            self._remember(ca.id, der, signed, status)
         return signed.der
+
+    def _remember(self, ca_id: str, der: bytes, signed: _Signed, status: _Status) -> None:
+        with self._lock:
+            _bounded(self._by_request)[(ca_id, der)] = (
+                signed.der,
+                status.read_at,
+                signed.this_update,
+            )
 
     def _sign(
         self,
@@ -202,8 +233,16 @@ class OcspResponder:
         else:  # never issued (or an abandoned intent: no certificate exists)
             st = _Status(ocsp.OCSPCertStatus.UNKNOWN, None, None, mono)
         with self._lock:
-            self._status[(ca_id, serial)] = st
+            _bounded(self._status)[(ca_id, serial)] = st
         return st
+
+
+def _bounded(cache: dict[K, V]) -> dict[K, V]:
+    """The cache, emptied first when full: requests for endless random serials must not grow
+    memory without bound (a cleared cache only costs re-reads)."""
+    if len(cache) >= MAX_CACHED:
+        cache.clear()
+    return cache
 
 
 def _nonce(req: ocsp.OCSPRequest) -> bytes | None:
