@@ -318,3 +318,37 @@ def test_issue_many_settles_each_request_on_its_own(env: Env) -> None:
     assert env.count("pki_certificates") == before + 2
     with pytest.raises(InvalidRequest):
         env.c.pki.issuance.issue_many(env.root, reqs * 251)
+
+
+def test_a_record_that_does_not_commit_hands_out_no_certificate(env: Env) -> None:
+    from tessera.core.errors import AuditUnavailable
+
+    calls = {"n": 0}
+
+    def audit_fails_on_second_commit() -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the cycle that records the certificate
+            raise AuditUnavailable("no sink")
+
+    env.c.db.before_commit(audit_fails_on_second_commit)
+    creds = env.count("credentials")
+    with pytest.raises(AuditUnavailable):
+        env.issue(common_name="a.example.com")
+    with env.c.db.session() as s:
+        rows = s.execute(text("SELECT status, der FROM pki_certificates WHERE profile='web'")).all()
+    assert [(r[0], r[1]) for r in rows] == [("pending", None)]  # repaired later as abandoned
+    assert env.count("credentials") == creds
+
+
+def test_renewing_a_revoked_certificate_is_refused(env: Env) -> None:
+    from tessera.pki.errors import CAUnavailable
+    from tessera.pki.models import RevokeRequest
+
+    first = env.issue(common_name="a.example.com")
+    env.c.pki.revocation.revoke(env.root, RevokeRequest(cert_id=first.certificate.id))
+    with pytest.raises(CAUnavailable):
+        env.c.pki.issuance.renew(env.root, RenewRequest(cert_id=first.certificate.id))
+    assert (
+        env.c.inventory.get_credential(env.root, first.certificate.credential_id or "").status
+        is CredentialStatus.REVOKED
+    )

@@ -290,14 +290,17 @@ class InventoryService:
         fingerprints: Select[Any],
         status: CredentialStatus,
         now: datetime,
+        only_from: CredentialStatus | None = None,
     ) -> None:
         """Bulk form of `set_status` for the credentials whose fingerprints a query selects
-        (e.g. every certificate of a CA), in one statement."""
-        session.execute(
-            update(CredentialRow)
-            .where(CredentialRow.kind == kind, CredentialRow.fingerprint.in_(fingerprints))
-            .values(status=status.value, updated_at=now)
+        (e.g. every certificate of a CA), in one statement; `only_from` leaves credentials in
+        any other status as they are (a revoked one is never 'superseded')."""
+        stmt = update(CredentialRow).where(
+            CredentialRow.kind == kind, CredentialRow.fingerprint.in_(fingerprints)
         )
+        if only_from is not None:
+            stmt = stmt.where(CredentialRow.status == only_from.value)
+        session.execute(stmt.values(status=status.value, updated_at=now))
 
     def record_issued(self, session: Session, recs: Sequence[RecordCredential]) -> list[str]:
         """Insert the rows of credentials just issued, whose fingerprints cannot exist yet (a

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -43,14 +44,27 @@ from tessera.pki.x509build import leaf_certificate
 from tessera.storage.db import Database
 from tessera.storage.models import PkiCaRow, PkiCertificateRow
 
+log = logging.getLogger("tessera.pki.issue")
 MAX_BATCH = 64
 CA_CACHE_TTL = 1.0  # seconds; the record step re-reads CA status, so staleness only delays
 _T = cast(Table, PkiCertificateRow.__table__)
 _CA = cast(Table, PkiCaRow.__table__)
 # statements built once: building and cache-keying them per batch cost more than running them
 _INSERT_INTENTS = insert(_T)
-_ACTIVE_CAS = select(_CA.c.id).where(
-    _CA.c.id.in_(bindparam("ids", expanding=True)), _CA.c.status == CAStatus.ACTIVE.value
+_ACTIVE_CAS = (
+    select(_CA.c.id)
+    .where(_CA.c.id.in_(bindparam("ids", expanding=True)), _CA.c.status == CAStatus.ACTIVE.value)
+    .with_for_update(read=True)
+)
+_LOCK_PENDING = (
+    select(_T.c.id)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.status == CertStatus.PENDING.value)
+    .with_for_update()
+)
+_LOCK_ISSUED = (
+    select(_T.c.id)
+    .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.status == CertStatus.ISSUED.value)
+    .with_for_update()
 )
 _MARK_ISSUED = (
     update(_T)
@@ -144,11 +158,24 @@ class IssueBatcher:
             self._cond.notify()
 
     def _start(self) -> None:
-        if self._worker is None:
+        if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._work, name="pki-issue", daemon=True)
             self._worker.start()
 
     def _work(self) -> None:
+        try:
+            self._loop()
+        except BaseException:  # never silently: the callers waiting now get an error
+            log.exception("the issuance worker stopped; it restarts with the next request")
+            with self._cond:
+                stranded, self._queue = list(self._queue), deque()
+                self._worker = None
+            for job in stranded:
+                job.error = job.error or RuntimeError("the issuance worker stopped")
+            _wake(stranded)
+            raise
+
+    def _loop(self) -> None:
         signed: list[Job] = []  # signed in the previous cycle, recorded in this one
         while True:
             with self._cond:
@@ -183,10 +210,12 @@ class IssueBatcher:
         for attempt in range(2):
             try:
                 with self._db.session(write=True, on_behalf=contexts) as s:
-                    if signed:
-                        self._record(s, signed)
+                    results = self._record(s, signed) if signed else []
                     if fresh:
                         self._reserve(s, fresh)
+                # only a committed record is answered: a failed commit answers an error
+                for job, result in results:
+                    job.result = result
                 return
             except IntegrityError:  # a repeated random serial (p ≈ 2^-120): draw again
                 if attempt:
@@ -273,15 +302,27 @@ class IssueBatcher:
             now - records.BACKDATE, not_after, p.sans, job.profile.usage.eku(),
         )  # fmt: skip
 
-    def _record(self, s: Session, live: list[Job]) -> None:
+    def _record(self, s: Session, live: list[Job]) -> list[tuple[Job, IssuedCertificate]]:
+        """Record the signed certificates; returns the results to hand out once committed.
+        The CA rows (FOR SHARE), the intents and renewed rows (FOR UPDATE) are locked, so a CA
+        revocation, decommission or repair that lands while we signed either waits for this
+        commit (and then revokes what it recorded) or is seen here and fails the request."""
+        conn = s.connection()
         ca_ids = list({j.ca.id for j in live if j.ca is not None})
-        active = set(s.connection().execute(_ACTIVE_CAS, {"ids": ca_ids}).scalars())
+        active = set(conn.execute(_ACTIVE_CAS, {"ids": ca_ids}).scalars())
+        pending = set(conn.execute(_LOCK_PENDING, {"ids": [j.row_id for j in live]}).scalars())
+        renewed_ids = [j.renewed_from for j in live if j.renewed_from is not None]
+        renewable = set(conn.execute(_LOCK_ISSUED, {"ids": renewed_ids}).scalars())
         good: list[Job] = []
         for job in live:
             if job.error is None:
-                try:  # a revocation or decommission that landed while we signed must win
+                try:
                     if job.ca is None or job.ca.id not in active:
                         raise CAUnavailable("the CA stopped issuing during the request")
+                    if job.row_id not in pending:
+                        raise CAUnavailable("the certificate intent was repaired meanwhile")
+                    if job.renewed_from is not None and job.renewed_from not in renewable:
+                        raise CAUnavailable("the certificate being renewed was revoked")
                     self._bind(s, job.identity)
                     good.append(job)
                 except Exception as exc:
@@ -341,16 +382,20 @@ class IssueBatcher:
                 old,
                 CredentialStatus.SUPERSEDED,
                 self._clock.now(),
+                only_from=CredentialStatus.ACTIVE,
             )
+        results = []
         for job, cid, rec in zip(good, cred_ids, recs, strict=True):
             assert job.ca is not None and job.cert is not None
-            job.result = IssuedCertificate(
+            result = IssuedCertificate(
                 certificate=_certificate(job, cid, rec.fingerprint),
                 chain_pem=self._cas.chain_pem(job.ca),
                 private_key_pem=(
                     keys.private_pem(job.plan.private_key) if job.plan.private_key else None
                 ),
             )
+            results.append((job, result))
+        return results
 
     def _bind(self, s: Session, identity: str | None) -> tuple[str | None, str | None]:
         if identity is None:
@@ -364,7 +409,10 @@ def _wake(jobs: list[Job]) -> None:
             job.error = RuntimeError("issuance ended without a result")
         job.wake.set()
         if job.notify is not None:
-            job.notify()
+            try:
+                job.notify()
+            except RuntimeError:  # the caller's event loop is closed: nobody is waiting
+                log.info("an issuance caller went away before its answer")
 
 
 def outcome(job: Job) -> IssuedCertificate:
