@@ -255,3 +255,20 @@ def test_repeated_ocsp_request_answered_from_memory_until_stale_or_revoked(env: 
     assert responder.respond_cached(env.int_ca.id, der) is None  # a revocation here: at once
     answer = ocsp.load_der_ocsp_response(responder.respond(env.int_ca.id, der))
     assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_revoking_a_root_takes_down_the_ca_hierarchy_below_it(env: Env) -> None:
+    from tessera.core.errors import Conflict
+
+    leaf = env.issue(common_name="a.example.com")
+    inter_serial = format(_ca_cert(env.int_ca.certificate_pem).serial_number, "x")
+    with pytest.raises(Conflict):  # a CA certificate is revoked through the CA, with sudo
+        env.c.pki.revocation.revoke(env.root, RevokeRequest(ca="root", serial=inter_serial))
+    env.c.pki.revocation.revoke_ca(env.root, "root", RevocationReason.CA_COMPROMISE)
+    assert env.c.pki.cas.get(env.root, "int").status is CAStatus.REVOKED
+    with pytest.raises(CAUnavailable):
+        env.issue(common_name="b.example.com")
+    assert _ocsp(env, env.int_ca.id, leaf, env.int_ca.certificate_pem).certificate_status is (
+        ocsp.OCSPCertStatus.REVOKED
+    )
+    assert _crl(env, env.root_ca.id).get_revoked_certificate_by_serial_number(int(inter_serial, 16))

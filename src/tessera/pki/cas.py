@@ -117,6 +117,7 @@ class CAService:
             key_ref=handle.ref,
             parent_id=None,
             certificate_der=None,
+            cert_fingerprint=None,
             chain_pem="",
             csr_pem=None,
             subject=subject.rfc4514_string(),
@@ -301,6 +302,7 @@ class CAService:
         row.status = CAStatus.ACTIVE.value
         row.subject = cert.subject.rfc4514_string()  # an external root may set another DN
         row.certificate_der = cert.public_bytes(serialization.Encoding.DER)
+        row.cert_fingerprint = keys.fingerprint(cert)
         row.chain_pem = chain
         row.csr_pem = None
         row.not_before = cert.not_valid_before_utc

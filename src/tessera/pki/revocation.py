@@ -4,7 +4,6 @@ and the CA is marked for a CRL rebuild that the scheduler coalesces."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import datetime
 
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
 from tessera.core.clock import Clock
-from tessera.core.errors import InvalidRequest, NotFound
+from tessera.core.errors import Conflict, InvalidRequest, NotFound
 from tessera.inventory.models import CredentialKind, CredentialStatus
 from tessera.inventory.service import InventoryService
 from tessera.pki import repository as repo
@@ -65,11 +64,13 @@ class RevocationService:
                 serial = repo.parse_serial(req.serial)
                 cond: ColumnElement[bool] = (Row.ca_id == ca.id) & (Row.serial == serial)
                 self._require_one(s, cond, f"no certificate with serial {serial} on CA {ca.name!r}")
+                self._refuse_ca_certificate(s, cond)
             elif req.cert_id is not None:
                 if not req.cert_id.isalnum() or len(req.cert_id) > 32:
                     raise NotFound("no certificate with that id")
                 cond = Row.id == req.cert_id
                 self._require_one(s, cond, "no certificate with that id")
+                self._refuse_ca_certificate(s, cond)
             else:
                 ident = s.execute(
                     select(IdentityRow.id).where(IdentityRow.name == req.identity)
@@ -90,15 +91,17 @@ class RevocationService:
         now = self._clock.now()
         with self._db.session(write=True) as s:
             ca = repo.ca_by_name(s, name, lock=True)
-            self._revoke_where(s, Row.ca_id == ca.id, reason, now)
-            if ca.parent_id is not None and ca.certificate_der is not None:
-                own = select(Row.id).where(
-                    Row.ca_id == ca.parent_id, Row.fingerprint == _fp(ca.certificate_der)
-                )
-                self._revoke_where(s, Row.id.in_(own), reason, now)
-            ca.status = CAStatus.REVOKED.value
-            ca.updated_at = now
+            self._revoke_ca(s, ca, reason, now)
+            if ca.parent_id is not None and ca.cert_fingerprint is not None:
+                own = (Row.ca_id == ca.parent_id) & (Row.fingerprint == ca.cert_fingerprint)
+                self._revoke_where(s, own, reason, now)
             return repo.ca_from_row(ca)
+
+    def _revoke_ca(self, s: Session, ca: PkiCaRow, reason: RevocationReason, now: datetime) -> int:
+        """The CA stops issuing and everything it issued is revoked, CAs below it included."""
+        ca.status = CAStatus.REVOKED.value
+        ca.updated_at = now
+        return self._revoke_where(s, Row.ca_id == ca.id, reason, now)
 
     def revoke_for_identity(self, session: Session, identity_id: str, now: datetime) -> int:
         """CredentialRevoker port (identity decommission): in the caller's transaction."""
@@ -117,6 +120,17 @@ class RevocationService:
         cas = list(s.execute(select(Row.ca_id).where(live).distinct()).scalars())
         if not cas:
             return 0
+        # a revoked CA certificate takes its CA (and everything below it) down with it
+        children = list(
+            s.execute(
+                select(PkiCaRow)
+                .where(
+                    PkiCaRow.cert_fingerprint.in_(select(Row.fingerprint).where(live)),
+                    PkiCaRow.status != CAStatus.REVOKED.value,
+                )
+                .with_for_update()
+            ).scalars()
+        )
         self._inventory.set_status_of_fingerprints(
             s,
             CredentialKind.X509_CERTIFICATE.value,
@@ -132,14 +146,26 @@ class RevocationService:
         s.execute(update(PkiCaRow).where(PkiCaRow.id.in_(cas)).values(crl_dirty=True))
         for listener in self._listeners:
             event.listen(s, "after_commit", lambda _s, f=listener: f(), once=True)
-        return int(getattr(result, "rowcount", 0) or 0)
+        count = int(getattr(result, "rowcount", 0) or 0)
+        for child in children:
+            count += self._revoke_ca(s, child, reason, now)
+        return count
+
+    @staticmethod
+    def _refuse_ca_certificate(s: Session, cond: ColumnElement[bool]) -> None:
+        """Revoking a CA's own certificate revokes the CA and all below it: that takes the CA
+        revocation (sudo on pki/cas/<name>/revoke), not the certificate revocation path."""
+        fingerprint = s.execute(select(Row.fingerprint).where(cond)).scalar_one_or_none()
+        if fingerprint is None:
+            return
+        ca = s.execute(
+            select(PkiCaRow.name).where(PkiCaRow.cert_fingerprint == fingerprint)
+        ).scalar_one_or_none()
+        if ca is not None:
+            raise Conflict(f"this is the certificate of CA {ca!r}: revoke the CA itself")
 
     @staticmethod
     def _require_one(s: Session, cond: ColumnElement[bool], missing: str) -> None:
         status = s.execute(select(Row.status).where(cond)).scalar_one_or_none()
         if status not in (CertStatus.ISSUED.value, CertStatus.REVOKED.value):
             raise NotFound(missing)
-
-
-def _fp(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()

@@ -183,6 +183,7 @@ class PkiCaRow(Base):
     key_ref: Mapped[str] = mapped_column(String(64))
     parent_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("pki_cas.id"))
     certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    cert_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     chain_pem: Mapped[str] = mapped_column(String(65536))  # issuers above this CA, leaf first
     csr_pem: Mapped[str | None] = mapped_column(String(65536))
     subject: Mapped[str] = mapped_column(String(1024))

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("key_ref", sa.String(length=64), nullable=False),
         sa.Column("parent_id", sa.String(length=32), nullable=True),
         sa.Column("certificate_der", sa.LargeBinary(), nullable=True),
+        sa.Column("cert_fingerprint", sa.String(length=64), nullable=True),
         sa.Column("chain_pem", sa.String(length=65536), nullable=False),
         sa.Column("csr_pem", sa.String(length=65536), nullable=True),
         sa.Column("subject", sa.String(length=1024), nullable=False),
@@ -46,6 +47,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("pki_cas", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_pki_cas_crl_dirty"), ["crl_dirty"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_pki_cas_cert_fingerprint"), ["cert_fingerprint"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_pki_cas_key_id_sha1"), ["key_id_sha1"], unique=False)
         batch_op.create_index(batch_op.f("ix_pki_cas_status"), ["status"], unique=False)
 
