@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from sqlalchemy import text
@@ -352,3 +352,50 @@ def test_renewing_a_revoked_certificate_is_refused(env: Env) -> None:
         env.c.inventory.get_credential(env.root, first.certificate.credential_id or "").status
         is CredentialStatus.REVOKED
     )
+
+
+def _duplicate_san_csr() -> str:
+    """A validly signed CSR carrying two subjectAltName extensions (re-signed by hand, as the
+    builder refuses duplicates)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.example.com")]), False)
+        .add_extension(x509.IssuerAlternativeName([x509.DNSName("b.example.com")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    # turn the issuerAltName OID (2.5.29.18) into a second subjectAltName (2.5.29.17)
+    tbs = csr.tbs_certrequest_bytes.replace(b"\x06\x03\x55\x1d\x12", b"\x06\x03\x55\x1d\x11")
+    sig = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+
+    def tlv(tag: int, body: bytes) -> bytes:
+        n = len(body)
+        size = (
+            bytes([n])
+            if n < 128
+            else bytes([0x81, n])
+            if n < 256
+            else bytes([0x82, n >> 8, n & 255])
+        )
+        return bytes([tag]) + size + body
+
+    ecdsa_sha256 = tlv(0x30, bytes.fromhex("06082a8648ce3d040302"))
+    der = tlv(0x30, tbs + ecdsa_sha256 + tlv(0x03, b"\x00" + sig))
+    body = base64.encodebytes(der).decode()
+    return f"-----BEGIN CERTIFICATE REQUEST-----\n{body}-----END CERTIFICATE REQUEST-----\n"
+
+
+def test_csr_with_repeated_extension_is_a_clear_error(env: Env) -> None:
+    before = env.count("pki_certificates")
+    with pytest.raises(BadCSR):
+        env.issue(csr_pem=_duplicate_san_csr(), common_name=None)
+    assert env.count("pki_certificates") == before
+
+
+def test_listing_by_an_unknown_identity_lists_nothing(env: Env) -> None:
+    from tessera.pki.models import CertQuery
+
+    env.issue(common_name="a.example.com")  # unbound
+    assert env.c.pki.issuance.list(env.root, CertQuery(identity="typo")).items == ()
+    assert env.c.pki.issuance.list(env.root, CertQuery()).items

@@ -188,6 +188,8 @@ class IssuanceService:
                 ident = s.execute(
                     select(IdentityRow.id).where(IdentityRow.name == query.identity)
                 ).scalar_one_or_none()
+                if ident is None:  # not "unbound": an unknown identity holds nothing
+                    return Page((), None)
                 stmt = stmt.where(PkiCertificateRow.identity_id == ident)
             if query.expiring_within is not None:
                 now = self._clock.now()

@@ -26,6 +26,10 @@ def load_csr(text: str) -> x509.CertificateSigningRequest:
         valid = False
     if not valid:
         raise BadCSR("the CSR signature does not verify")
+    try:
+        csr.extensions  # noqa: B018 (parse now: duplicates and odd names are the caller's error)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        raise BadCSR("the CSR's extensions are malformed or repeated") from None
     return csr
 
 
@@ -39,6 +43,11 @@ def load_certificates(text: str, what: str) -> list[x509.Certificate]:
         raise BadCertificate(f"{what} is not valid PEM certificate data") from None
     if len(certs) > MAX_CERTS:
         raise BadCertificate(f"{what}: at most {MAX_CERTS} certificates")
+    for cert in certs:
+        try:
+            cert.extensions  # noqa: B018 (parse now, as for CSRs)
+        except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+            raise BadCertificate(f"{what}: extensions are malformed or repeated") from None
     return certs
 
 
