@@ -399,3 +399,36 @@ def test_listing_by_an_unknown_identity_lists_nothing(env: Env) -> None:
     env.issue(common_name="a.example.com")  # unbound
     assert env.c.pki.issuance.list(env.root, CertQuery(identity="typo")).items == ()
     assert env.c.pki.issuance.list(env.root, CertQuery()).items
+
+
+def test_least_privilege_for_identity_binding_renewal_and_profile_authors(env: Env) -> None:
+    from tessera.pki.models import IssueRequest
+
+    env.c.inventory.create_identity(env.root, CreateIdentityRequest(name="web-9", owner="o"))
+    rules = [
+        {"path": "pki/issue/web", "capabilities": ["create"]},
+        {"path": "pki/profiles/team-*", "capabilities": ["create", "update"]},
+    ]
+    env.c.policies.write(env.root, "issuer-only", {"rules": rules})
+    token = env.c.tokens.create(env.root, CreateTokenRequest(policies=("issuer-only",))).token
+    p = env.c.tokens.authenticate(token)
+    issued = env.c.pki.issuance.issue(p, IssueRequest(profile="web", common_name="a.example.com"))
+    with pytest.raises(PermissionDenied):  # binding to someone's identity takes update on it
+        env.c.pki.issuance.issue(
+            p, IssueRequest(profile="web", common_name="a.example.com", identity="web-9")
+        )
+    with pytest.raises(PermissionDenied):  # renewing takes update on the certificate
+        env.c.pki.issuance.renew(p, RenewRequest(cert_id=issued.certificate.id))
+    with pytest.raises(PermissionDenied):  # a profile author cannot borrow the CA
+        env.c.pki.profiles.write(p, "team-x", {"issuer": "int", "allowed_domains": ["*.com"]})
+    rules += [
+        {"path": "identities/web-9", "capabilities": ["update"]},
+        {"path": "pki/certs/*", "capabilities": ["update"]},
+    ]
+    env.c.policies.write(env.root, "issuer-only", {"rules": rules})
+    p = env.c.tokens.authenticate(token)
+    bound = env.c.pki.issuance.issue(
+        p, IssueRequest(profile="web", common_name="a.example.com", identity="web-9")
+    )
+    assert bound.certificate.identity_id is not None
+    assert env.c.pki.issuance.renew(p, RenewRequest(cert_id=issued.certificate.id)).certificate

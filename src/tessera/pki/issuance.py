@@ -33,7 +33,7 @@ from tessera.pki.plan import Plan, plan
 from tessera.pki.ports import Authorizer
 from tessera.pki.profile import Profile, validate_profile_name
 from tessera.pki.profiles import ProfileService
-from tessera.policy.models import Capability
+from tessera.policy.models import Capability, Decision
 from tessera.storage.db import Database
 from tessera.storage.models import IdentityRow, PkiCertificateRow
 
@@ -62,12 +62,21 @@ class IssuanceService:
         self._profiles = profiles
         self._batcher = IssueBatcher(db, clock, rng, cas, inventory)
 
+    def _authorize(
+        self, principal: Principal, profile: str, csr: bool, identity: str | None
+    ) -> Decision:
+        """`pki/issue/<profile>` (server key) or `pki/sign/<profile>` (CSR), `create`; binding
+        the certificate to an identity also takes `update` on `identities/<name>`, as for
+        tokens. The decision's constraints (max_ttl) shape the plan."""
+        action = "sign" if csr else "issue"
+        decision = self._authz.authorize(principal, f"pki/{action}/{profile}", Capability.CREATE)
+        if identity is not None:
+            self._authz.authorize(principal, f"identities/{identity}", Capability.UPDATE)
+        return decision
+
     def issue(self, principal: Principal, req: IssueRequest) -> IssuedCertificate:
-        action = "sign" if req.csr_pem is not None else "issue"
         profile = self._profiles.cached(validate_profile_name(req.profile))
-        decision = self._authz.authorize(
-            principal, f"pki/{action}/{profile.name}", Capability.CREATE
-        )
+        decision = self._authorize(principal, profile.name, req.csr_pem is not None, req.identity)
         return self._execute(profile, plan(profile, req, decision.constraints), req.identity)
 
     def issue_many(
@@ -83,9 +92,8 @@ class IssuanceService:
         for i, req in enumerate(reqs):
             try:
                 profile = self._profiles.cached(validate_profile_name(req.profile))
-                action = "sign" if req.csr_pem is not None else "issue"
-                decision = self._authz.authorize(
-                    principal, f"pki/{action}/{profile.name}", Capability.CREATE
+                decision = self._authorize(
+                    principal, profile.name, req.csr_pem is not None, req.identity
                 )
                 checked = plan(profile, req, decision.constraints)
             except TesseraError as exc:
@@ -112,8 +120,7 @@ class IssuanceService:
         profile = self._profiles.cached_only(name)
         if profile is None:
             profile = await asyncio.to_thread(self._profiles.cached, name)
-        action = "sign" if req.csr_pem is not None else "issue"
-        decision = self._authz.authorize(principal, f"pki/{action}/{name}", Capability.CREATE)
+        decision = self._authorize(principal, name, req.csr_pem is not None, req.identity)
         if req.csr_pem is not None:
             checked = plan(profile, req, decision.constraints)
         else:
@@ -121,7 +128,9 @@ class IssuanceService:
         return await self._batcher.submit_async(Job(profile, checked, req.identity, None))
 
     def renew(self, principal: Principal, req: RenewRequest) -> IssuedCertificate:
-        """Same profile, names and identity; a new server key, or the key of the CSR."""
+        """Same profile, names and identity; a new server key, or the key of the CSR. Takes
+        `update` on `pki/certs/<id>` besides what issuing with the profile takes."""
+        self._authz.authorize(principal, f"pki/certs/{_check_id(req.cert_id)}", Capability.UPDATE)
         with self._db.session() as s:
             old = self._cert_row(s, req.cert_id)
             if old.status != CertStatus.ISSUED.value or old.profile is None or old.der is None:
@@ -130,10 +139,8 @@ class IssuanceService:
                 )
             profile = ProfileService.load(s, old.profile)
             identity = s.get(IdentityRow, old.identity_id) if old.identity_id else None
-        action = "sign" if req.csr_pem is not None else "issue"
-        decision = self._authz.authorize(
-            principal, f"pki/{action}/{profile.name}", Capability.CREATE
-        )
+        identity_name = identity.name if identity else None
+        decision = self._authorize(principal, profile.name, req.csr_pem is not None, identity_name)
         cert = x509.load_der_x509_certificate(old.der)
         names = _names_of_cert(cert)
         again = IssueRequest(
@@ -149,9 +156,7 @@ class IssuanceService:
         )
         # a CSR only brings the new key: the names stay those of the certificate renewed
         checked = plan(profile, again, decision.constraints)
-        return self._execute(
-            profile, checked, identity.name if identity else None, renewed_from=old.id
-        )
+        return self._execute(profile, checked, identity_name, renewed_from=old.id)
 
     def _execute(
         self,

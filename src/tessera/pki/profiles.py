@@ -64,6 +64,9 @@ class ProfileService:
             row = s.get(PkiProfileRow, profile.name)
             cap = Capability.CREATE if row is None else Capability.UPDATE
             self._authz.authorize(principal, f"pki/profiles/{profile.name}", cap)
+            # a profile hands its CA's signature to whoever may use it: naming a CA as issuer
+            # takes `update` on that CA, so profile authors cannot borrow a CA they don't run
+            self._authz.authorize(principal, f"pki/cas/{profile.issuer}", Capability.UPDATE)
             if row is None:
                 s.add(
                     PkiProfileRow(
