@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -272,3 +273,37 @@ def test_revoking_a_root_takes_down_the_ca_hierarchy_below_it(env: Env) -> None:
         ocsp.OCSPCertStatus.REVOKED
     )
     assert _crl(env, env.root_ca.id).get_revoked_certificate_by_serial_number(int(inter_serial, 16))
+
+
+def test_crl_store_is_compare_and_swap_on_the_number(env: Env) -> None:
+    crls = env.c.pki.crls
+    first = crls.current(env.int_ca.id)
+    newer = crls._build(_row(env, env.int_ca.id), first.number + 1)
+    stale = crls._build(_row(env, env.int_ca.id), first.number + 1)
+    assert crls._store(env.int_ca.id, first.number, newer) is True
+    assert crls._store(env.int_ca.id, first.number, stale) is False  # same base: lost
+    assert crls._store(env.int_ca.id, 0, stale) is False  # "first CRL" raced: a row exists
+    assert (
+        x509.load_der_x509_crl(crls.current(env.int_ca.id).der)
+        .extensions.get_extension_for_class(x509.CRLNumber)
+        .value.crl_number
+        == first.number + 1
+    )
+
+
+def test_responders_are_renewed_only_for_live_cas(env: Env) -> None:
+    cas = env.c.pki.cas
+    assert cas.refresh_responder(env.int_ca.id) is False  # young
+    env.clock.advance(timedelta(days=21))
+    assert cas.refresh_responder(env.int_ca.id) is True
+    assert cas.refresh_responder(env.int_ca.id) is False  # just renewed
+    env.c.pki.revocation.revoke_ca(env.root, "int", RevocationReason.CESSATION_OF_OPERATION)
+    env.clock.advance(timedelta(days=21))
+    assert cas.refresh_responder(env.int_ca.id) is False  # revoked: no new responder
+
+
+def _row(env: Env, ca_id: str) -> Any:
+    from tessera.storage.models import PkiCaRow
+
+    with env.c.db.session() as s:
+        return s.get(PkiCaRow, ca_id)

@@ -53,6 +53,7 @@ from tessera.storage.db import Database
 from tessera.storage.models import PkiCaRow, PkiProfileRow
 
 RESPONDER_TTL = timedelta(days=30)
+RESPONDER_MIN_LIFE = timedelta(hours=1)  # a CA closer to its end keeps its responder
 
 
 class CAService:
@@ -78,6 +79,7 @@ class CAService:
         self._base = base_url
         self._lock = threading.Lock()
         self._issuers: dict[str, Issuer] = {}
+        self._generation = 0  # bumped by forget(): a fill that raced a seal is not kept
         self._profile_listeners: list[Callable[[], None]] = []
         self._chains: dict[str, str] = {}
         self._responders: dict[str, tuple[bytes, x509.Certificate, Issuer]] = {}
@@ -363,6 +365,7 @@ class CAService:
         cached = self._issuers.get(row.id)
         if cached is not None:
             return cached
+        generation = self._generation
         if row.certificate_der is None:
             raise CAUnavailable(f"CA {row.name!r} has no certificate yet")
         cert = x509.load_der_x509_certificate(row.certificate_der)
@@ -375,7 +378,8 @@ class CAService:
             crl_url=urls.crl_url(self._base, row.id),
         )
         with self._lock:
-            self._issuers[row.id] = issuer
+            if generation == self._generation:  # a seal in between drops, never re-caches
+                self._issuers[row.id] = issuer
         return issuer
 
     def chain_pem(self, row: PkiCaRow) -> str:
@@ -408,14 +412,25 @@ class CAService:
         return cert, signer
 
     def refresh_responder(self, ca_id: str) -> bool:
-        """Re-issue a delegated responder certificate past two thirds of its life."""
+        """Re-issue a delegated responder certificate past two thirds of its life, for CAs that
+        still answer OCSP (active or retired, not expired). The CA row is locked, so two nodes
+        never both re-issue."""
+        now = self._clock.now()
         with self._db.session(write=True) as s:
-            row = s.get(PkiCaRow, ca_id)
-            if row is None or row.responder_der is None or row.status == CAStatus.PENDING.value:
+            row = s.execute(
+                select(PkiCaRow).where(PkiCaRow.id == ca_id).with_for_update()
+            ).scalar_one_or_none()
+            if (
+                row is None
+                or row.responder_der is None
+                or row.status not in (CAStatus.ACTIVE.value, CAStatus.RETIRED.value)
+                or row.not_after is None
+                or as_utc(row.not_after) <= now + RESPONDER_MIN_LIFE
+            ):
                 return False
             cert = x509.load_der_x509_certificate(row.responder_der)
             life = cert.not_valid_after_utc - cert.not_valid_before_utc
-            if self._clock.now() < cert.not_valid_before_utc + life * 2 / 3:
+            if now < cert.not_valid_before_utc + life * 2 / 3:
                 return False
             self._new_responder(s, row)
             return True
@@ -423,6 +438,7 @@ class CAService:
     def forget(self) -> None:
         """Drop cached signing keys (on seal)."""
         with self._lock:
+            self._generation += 1
             self._issuers.clear()
             self._responders.clear()
 

@@ -18,7 +18,8 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tessera.core.clock import Clock, as_utc
 from tessera.core.errors import NotFound
@@ -136,23 +137,38 @@ class CrlService:
             if was_dirty:
                 self._mark_dirty(ca_id)
             raise
-        with self._db.session(write=True) as s:
-            row = s.get(PkiCrlRow, ca_id)
-            if (row.number if row is not None else 0) != base:
-                if was_dirty:
-                    s.execute(update(PkiCaRow).where(PkiCaRow.id == ca_id).values(crl_dirty=True))
-                return False
-            if row is None:
-                row = PkiCrlRow(ca_id=ca_id)
-                s.add(row)
-            row.number = stored.number
-            row.this_update = stored.this_update
-            row.next_update = stored.next_update
-            row.der = stored.der
-            row.entries = stored.entries
+        if not self._store(ca_id, base, stored):
+            if was_dirty:  # our claim covered revocations the stored CRL may lack
+                self._mark_dirty(ca_id)
+            return False
         with self._lock:
             self._served[ca_id] = (stored, self._clock.monotonic())
         return True
+
+    def _store(self, ca_id: str, base: int, stored: StoredCrl) -> bool:
+        """Compare-and-swap on the CRL number: store only over CRL `base` (none when 0), so
+        two nodes that built from the same base cannot both store, nor one overwrite a newer
+        CRL with an older one. False when another builder got there first."""
+        values = {
+            "number": stored.number,
+            "this_update": stored.this_update,
+            "next_update": stored.next_update,
+            "der": stored.der,
+            "entries": stored.entries,
+        }
+        try:
+            with self._db.session(write=True) as s:
+                if base == 0:
+                    s.execute(insert(PkiCrlRow).values(ca_id=ca_id, **values))
+                    return True
+                swapped = s.execute(
+                    update(PkiCrlRow)
+                    .where(PkiCrlRow.ca_id == ca_id, PkiCrlRow.number == base)
+                    .values(**values)
+                )
+                return bool(getattr(swapped, "rowcount", 0))
+        except IntegrityError:  # another node stored the first CRL at the same moment
+            return False
 
     def _build(self, ca: PkiCaRow, number: int) -> StoredCrl:
         with self._db.session() as s:

@@ -33,11 +33,13 @@ class SoftwareKeyStore:
         self._rng = rng
         self._lock = threading.Lock()
         self._cache: dict[str, PrivateKey] = {}
+        self._generation = 0  # bumped on seal: a decryption that raced it is not cached
         barrier.add_listener(lambda: None, self.forget)
 
     def forget(self) -> None:
         """Drop every decrypted key (on seal)."""
         with self._lock:
+            self._generation += 1
             self._cache.clear()
 
     def create(self, session: Session, key_type: KeyType) -> KeyHandle:
@@ -66,6 +68,7 @@ class SoftwareKeyStore:
         if cached is not None:
             return cached
         key_id = ref.removeprefix(PREFIX)
+        generation = self._generation
         with self._db.session() as s:
             row = s.get(PkiKeyRow, key_id)
         if row is None or not ref.startswith(PREFIX):
@@ -73,7 +76,8 @@ class SoftwareKeyStore:
         der = self._barrier.decrypt(_aad(key_id), row.ciphertext)
         loaded = keys.as_signing_key(serialization.load_der_private_key(der, password=None))
         with self._lock:
-            self._cache[ref] = loaded
+            if generation == self._generation and not self._barrier.sealed:
+                self._cache[ref] = loaded
         return loaded
 
 

@@ -26,7 +26,7 @@ from tessera.storage.models import PkiCaRow, PkiCertificateRow
 
 MAX_REQUEST = 8 * 1024
 MAX_NONCE = 32  # RFC 8954 §2.1
-MAX_CACHED = 100_000  # entries per cache
+MAX_CACHED = 20_000  # entries per cache
 K = TypeVar("K")
 V = TypeVar("V")
 RESPONSE_VALIDITY = timedelta(hours=1)
@@ -131,7 +131,8 @@ class OcspResponder:
             self._remember(ca.id, der, cached, status)
             return cached.der
         signed = self._sign(ca, req, status, now, nonce)
-        if nonce is None:
+        # `unknown` is what requests for made-up serials get: not worth memory
+        if nonce is None and status.status is not ocsp.OCSPCertStatus.UNKNOWN:
             with self._lock:
                 _bounded(self._signed)[key] = signed
             self._remember(ca.id, der, signed, status)

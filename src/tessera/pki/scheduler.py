@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -88,7 +89,7 @@ class PkiScheduler:
     def run_once(self) -> None:
         """One pass: rebuild due CRLs; every 60th pass, repair intents and renew responders."""
         for ca_id in self._crls.due():
-            self._crls.rebuild(ca_id)
+            self._each(ca_id, "CRL rebuild", self._crls.rebuild)
         self._ticks += 1
         if self._ticks % 60 == 1:
             repaired = repair_intents(self._db, self._clock)
@@ -97,4 +98,12 @@ class PkiScheduler:
             with self._db.session() as s:
                 ids = list(s.scalars(select(PkiCaRow.id)))
             for ca_id in ids:
-                self._cas.refresh_responder(ca_id)
+                self._each(ca_id, "responder renewal", self._cas.refresh_responder)
+
+    @staticmethod
+    def _each(ca_id: str, what: str, step: Callable[[str], object]) -> None:
+        """One CA's failure is logged and retried next tick; it never starves the others."""
+        try:
+            step(ca_id)
+        except Exception:
+            log.exception("%s failed for CA %s; retrying on the next tick", what, ca_id)
