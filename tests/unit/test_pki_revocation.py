@@ -283,6 +283,7 @@ def test_crl_store_is_compare_and_swap_on_the_number(env: Env) -> None:
     assert crls._store(env.int_ca.id, first.number, newer) is True
     assert crls._store(env.int_ca.id, first.number, stale) is False  # same base: lost
     assert crls._store(env.int_ca.id, 0, stale) is False  # "first CRL" raced: a row exists
+    env.clock.advance(1.0)  # past the in-memory copy of the served CRL
     assert (
         x509.load_der_x509_crl(crls.current(env.int_ca.id).der)
         .extensions.get_extension_for_class(x509.CRLNumber)
