@@ -308,3 +308,21 @@ def _row(env: Env, ca_id: str) -> Any:
 
     with env.c.db.session() as s:
         return s.get(PkiCaRow, ca_id)
+
+
+def test_revocation_is_scoped_by_ca_and_identity(env: Env) -> None:
+    from tessera.auth.models import CreateTokenRequest
+    from tessera.core.errors import PermissionDenied
+
+    env.c.inventory.create_identity(env.root, CreateIdentityRequest(name="svc-r", owner="t"))
+    mine = env.issue(common_name="a.example.com")
+    rules = [{"path": "pki/revoke/int", "capabilities": ["update"]}]
+    env.c.policies.write(env.root, "revoke-int", {"rules": rules})
+    token = env.c.tokens.create(env.root, CreateTokenRequest(policies=("revoke-int",))).token
+    p = env.c.tokens.authenticate(token)
+    n, _ = env.c.pki.revocation.revoke(p, RevokeRequest(cert_id=mine.certificate.id))
+    assert n == 1
+    with pytest.raises(PermissionDenied):  # another CA
+        env.c.pki.revocation.revoke(p, RevokeRequest(ca="root", serial="abcdef"))
+    with pytest.raises(PermissionDenied):  # all of an identity's certificates
+        env.c.pki.revocation.revoke(p, RevokeRequest(identity="svc-r"))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
 from tessera.core.clock import Clock, as_utc
-from tessera.core.errors import Conflict, InvalidRequest
+from tessera.core.errors import Conflict, InvalidRequest, NotFound
 from tessera.core.ids import new_ulid
 from tessera.core.randomness import Randomness
 from tessera.core.text import check_text
@@ -381,6 +381,15 @@ class CAService:
             if generation == self._generation:  # a seal in between drops, never re-caches
                 self._issuers[row.id] = issuer
         return issuer
+
+    def certificate_der(self, ca_id: str) -> bytes:
+        """The CA certificate (DER) for relying parties; NotFound for unknown or pending CAs."""
+        if repo.valid_id(ca_id):
+            with self._db.session() as s:
+                row = s.get(PkiCaRow, ca_id)
+            if row is not None and row.certificate_der is not None:
+                return row.certificate_der
+        raise NotFound("no such CA")
 
     def chain_pem(self, row: PkiCaRow) -> str:
         """The CA's certificate then its issuers (PEM): what a leaf's holder serves with it."""

@@ -27,6 +27,7 @@ from tessera.pki.cas import CAService
 from tessera.pki.keys import signature_hash
 from tessera.pki.models import CAStatus, CertStatus, RevocationReason
 from tessera.pki.pem import armor
+from tessera.pki.repository import valid_id
 from tessera.storage.db import Database
 from tessera.storage.models import PkiCaRow, PkiCertificateRow, PkiCrlRow
 
@@ -79,8 +80,8 @@ class CrlService:
     def _load(self, ca_id: str) -> StoredCrl:
         for _ in range(3):
             with self._db.session() as s:
-                row = s.get(PkiCrlRow, ca_id) if ca_id.isalnum() else None
-                ca = s.get(PkiCaRow, ca_id) if ca_id.isalnum() else None
+                row = s.get(PkiCrlRow, ca_id) if valid_id(ca_id) else None
+                ca = s.get(PkiCaRow, ca_id) if valid_id(ca_id) else None
             if ca is None or ca.status == CAStatus.PENDING.value:
                 raise NotFound("no such CA")
             if row is not None:

@@ -223,7 +223,7 @@ class IssuanceService:
 
 
 def _check_id(cert_id: str) -> str:
-    if not cert_id.isalnum() or len(cert_id) > 32:
+    if not repo.valid_id(cert_id):
         raise NotFound("no certificate with that id")
     return cert_id
 

@@ -20,7 +20,7 @@ from tessera.core.clock import Clock, as_utc
 from tessera.pki.cas import CAService
 from tessera.pki.keys import signature_hash
 from tessera.pki.models import CAStatus, CertStatus, RevocationReason
-from tessera.pki.repository import format_serial
+from tessera.pki.repository import format_serial, valid_id
 from tessera.storage.db import Database
 from tessera.storage.models import PkiCaRow, PkiCertificateRow
 
@@ -177,7 +177,7 @@ class OcspResponder:
         return _Signed(response.public_bytes(serialization.Encoding.DER), st.status, this_update)
 
     def _ca(self, ca_id: str) -> PkiCaRow | None:
-        if not ca_id.isalnum() or len(ca_id) > 32:
+        if not valid_id(ca_id):
             return None
         mono = self._clock.monotonic()
         hit = self._ca_rows.get(ca_id)

@@ -86,6 +86,11 @@ def ca_names(session: Session) -> dict[str, str]:
     return {row.id: row.name for row in session.execute(select(PkiCaRow.id, PkiCaRow.name))}
 
 
+def valid_id(value: str) -> bool:
+    """Whether `value` can be one of our ULID row ids (checked before any query)."""
+    return value.isalnum() and len(value) <= 32
+
+
 def format_serial(serial: int) -> str:
     return format(serial, "x")
 

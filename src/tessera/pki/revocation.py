@@ -56,22 +56,36 @@ class RevocationService:
         given = [req.serial is not None, req.cert_id is not None, req.identity is not None]
         if sum(given) != 1 or (req.serial is not None) != (req.ca is not None):
             raise InvalidRequest("give exactly one of: ca and serial, cert_id, or identity")
-        self._authz.authorize(principal, "pki/revoke", Capability.UPDATE)
         now = self._clock.now()
         with self._db.session(write=True) as s:
+            # scoped paths: a team can be allowed to revoke on its CA or for its identities
             if req.serial is not None and req.ca is not None:
-                ca = repo.ca_by_name(s, validate_profile_name(req.ca))
+                self._authz.authorize(
+                    principal, f"pki/revoke/{validate_profile_name(req.ca)}", Capability.UPDATE
+                )
+                ca = repo.ca_by_name(s, req.ca)
                 serial = repo.parse_serial(req.serial)
                 cond: ColumnElement[bool] = (Row.ca_id == ca.id) & (Row.serial == serial)
                 self._require_one(s, cond, f"no certificate with serial {serial} on CA {ca.name!r}")
                 self._refuse_ca_certificate(s, cond)
             elif req.cert_id is not None:
-                if not req.cert_id.isalnum() or len(req.cert_id) > 32:
+                ca_name = None
+                if repo.valid_id(req.cert_id):
+                    ca_name = s.execute(
+                        select(PkiCaRow.name)
+                        .join(Row, Row.ca_id == PkiCaRow.id)
+                        .where(Row.id == req.cert_id)
+                    ).scalar_one_or_none()
+                if ca_name is None:
                     raise NotFound("no certificate with that id")
+                self._authz.authorize(principal, f"pki/revoke/{ca_name}", Capability.UPDATE)
                 cond = Row.id == req.cert_id
                 self._require_one(s, cond, "no certificate with that id")
                 self._refuse_ca_certificate(s, cond)
             else:
+                self._authz.authorize(
+                    principal, f"identities/{req.identity}/revoke", Capability.UPDATE
+                )
                 ident = s.execute(
                     select(IdentityRow.id).where(IdentityRow.name == req.identity)
                 ).scalar_one_or_none()

@@ -11,10 +11,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tessera.api.deps import ContainerDep
-from tessera.core.errors import NotFound
 from tessera.pki.ocsp import MAX_REQUEST
 from tessera.pki.pem import armor
-from tessera.storage.models import PkiCaRow
 
 router = APIRouter(prefix="/v1/pki/public", tags=["pki-public"])
 OCSP_RESPONSE = "application/ocsp-response"
@@ -22,24 +20,14 @@ OCSP_GET_CACHE = {"Cache-Control": "public, max-age=60, no-transform, must-reval
 CACHE = {"Cache-Control": "public, max-age=60"}  # CRLs change within a second of a revocation
 
 
-def _ca_der(c: ContainerDep, ca_id: str) -> bytes:
-    if not ca_id.isalnum() or len(ca_id) > 32:
-        raise NotFound("no such CA")
-    with c.db.session() as s:
-        row = s.get(PkiCaRow, ca_id)
-    if row is None or row.certificate_der is None:
-        raise NotFound("no such CA")
-    return row.certificate_der
-
-
 @router.get("/{ca_id}/ca.der", summary="CA certificate (DER)")
 def ca_der(ca_id: str, c: ContainerDep) -> Response:
-    return Response(_ca_der(c, ca_id), media_type="application/pkix-cert")
+    return Response(c.pki.cas.certificate_der(ca_id), media_type="application/pkix-cert")
 
 
 @router.get("/{ca_id}/ca.pem", summary="CA certificate (PEM)")
 def ca_pem(ca_id: str, c: ContainerDep) -> Response:
-    pem = armor(_ca_der(c, ca_id), "CERTIFICATE")
+    pem = armor(c.pki.cas.certificate_der(ca_id), "CERTIFICATE")
     return Response(pem, media_type="application/x-pem-file")
 
 
