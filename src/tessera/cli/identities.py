@@ -6,7 +6,7 @@ import typer
 
 from tessera.api.schemas import IdentityIn, IdentityPatch
 from tessera.cli.common import AddrOpt, client, key_values
-from tessera.cli.output import Output, OutputOpt, console, emit
+from tessera.cli.output import Output, OutputOpt, emit, emit_page
 
 app = typer.Typer(help="Non-human identities and their owners.", no_args_is_help=True)
 inventory = typer.Typer(help="The inventory of every credential.", no_args_is_help=True)
@@ -62,12 +62,7 @@ def list_(
             limit=limit,
             cursor=cursor,
         )
-    if output is Output.json:
-        emit(page, output)
-        return
-    emit(page.items, output, IDENTITY_COLUMNS)
-    if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}", highlight=False)
+    emit_page(page, output, IDENTITY_COLUMNS)
 
 
 @app.command()
@@ -118,9 +113,4 @@ def inventory_list(
             limit=limit,
             cursor=cursor,
         )
-    if output is Output.json:
-        emit(page, output)
-        return
-    emit(page.items, output, CREDENTIAL_COLUMNS)
-    if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}", highlight=False)
+    emit_page(page, output, CREDENTIAL_COLUMNS)

@@ -62,6 +62,17 @@ def emit(
     console.print(table)
 
 
+def emit_page(page: Any, output: Output, columns: Sequence[str]) -> None:
+    """A keyset page (`items`, `next_cursor`): JSON as it is, or a table followed by the
+    option that fetches the next page when there is one."""
+    if output is Output.json:
+        emit(page, output)
+        return
+    emit(page.items, output, columns)
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}", highlight=False)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

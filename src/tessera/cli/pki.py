@@ -12,7 +12,7 @@ import typer
 from tessera.api.schemas_pki import KEY_TYPES_DOC, REASONS_DOC, IssueIn, RenewIn, RevokeIn, SignIn
 from tessera.cli import pki_ca, pki_profile
 from tessera.cli.common import AddrOpt, client
-from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.output import Output, OutputOpt, console, emit, emit_page, fail
 from tessera.cli.pki_files import (
     Format,
     FormatOpt,
@@ -230,12 +230,7 @@ def list_(
             limit=limit,
             cursor=cursor,
         )
-    if output is Output.json:
-        emit(page, output)
-        return
-    emit(page.items, output, CERT_COLUMNS)
-    if page.next_cursor:
-        console.print(f"more: --cursor {page.next_cursor}", highlight=False)
+    emit_page(page, output, CERT_COLUMNS)
 
 
 @app.command()
