@@ -24,6 +24,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wrk import LUA_CLOCK
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 WRK_LUA = r"""
@@ -36,21 +38,7 @@ local extra_headers = @HEADERS@
 local threads = {}
 local next_tid = 1
 
--- wrk's own duration is always the full -d, even when threads stop early; so time the run
--- here (LuaJIT ffi) and, when this thread is done, signal wrk's main thread to finish.
-local ffi = require("ffi")
-ffi.cdef[[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clk, bench_timespec *tp);
-  int getpid(void);
-  int tgkill(int tgid, int tid, int sig);
-]]
-local function now_us()
-  local ts = ffi.new("bench_timespec[1]")
-  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-  return tonumber(ts[0].tv_sec) * 1000000 + tonumber(ts[0].tv_nsec) / 1000
-end
-
+@CLOCK@
 local function unhex(s)
   return (s:gsub("..", function(cc) return string.char(tonumber(cc, 16)) end))
 end
@@ -182,7 +170,8 @@ def run_bodies(spec: WrkSpec, server_pid: int) -> WrkRun:
     threads = max(1, min(spec.threads, spec.concurrency))
     limit = math.ceil(spec.requests / threads)
     script = (
-        WRK_LUA.replace("@PATH@", spec.path)
+        WRK_LUA.replace("@CLOCK@", LUA_CLOCK)
+        .replace("@PATH@", spec.path)
         .replace("@BODIES@", str(spec.bodies))
         .replace("@LIMIT@", str(limit))
         .replace("@THREADS@", str(threads))

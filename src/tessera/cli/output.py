@@ -73,6 +73,15 @@ def emit_page(page: Any, output: Output, columns: Sequence[str]) -> None:
         console.print(f"more: --cursor {page.next_cursor}", highlight=False)
 
 
+def emit_names(names: Sequence[str], output: Output) -> None:
+    """A list of names: one per line, or `{"names": [...]}` as JSON."""
+    if output is Output.json:
+        emit({"names": list(names)}, output)
+        return
+    for name in names:
+        console.print(name, highlight=False)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tessera.api.schemas_pki import ProfileIO
 from tessera.cli.common import AddrOpt, client
-from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.output import Output, OutputOpt, console, emit, emit_names, fail
 from tessera.cli.pki_files import read_text
 
 app = typer.Typer(
@@ -67,11 +67,7 @@ def list_(addr: str | None = AddrOpt, output: Output = OutputOpt) -> None:
     """List profile names."""
     with client(addr) as c:
         names = c.profile_list().names
-    if output is Output.json:
-        emit({"names": names}, output)
-    else:
-        for n in names:
-            console.print(n, highlight=False)
+    emit_names(names, output)
 
 
 @app.command()

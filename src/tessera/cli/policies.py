@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from tessera.cli.common import AddrOpt, client
-from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.output import Output, OutputOpt, console, emit, emit_names, fail
 
 app = typer.Typer(help="Path-based access policies.", no_args_is_help=True)
 MAX_POLICY_FILE = 1024 * 1024
@@ -61,11 +61,7 @@ def list_(addr: str | None = AddrOpt, output: Output = OutputOpt) -> None:
     """List policy names."""
     with client(addr) as c:
         names = c.policy_list().names
-    if output is Output.json:
-        emit({"names": names}, output)
-    else:
-        for n in names:
-            console.print(n, highlight=False)
+    emit_names(names, output)
 
 
 @app.command()
