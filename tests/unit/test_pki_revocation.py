@@ -326,3 +326,25 @@ def test_revocation_is_scoped_by_ca_and_identity(env: Env) -> None:
         env.c.pki.revocation.revoke(p, RevokeRequest(ca="root", serial="abcdef"))
     with pytest.raises(PermissionDenied):  # all of an identity's certificates
         env.c.pki.revocation.revoke(p, RevokeRequest(identity="svc-r"))
+
+
+def test_periodic_crl_refresh_is_claimed_by_one_builder(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crls = env.c.pki.crls
+    crls.current(env.int_ca.id)
+    env.clock.advance(timedelta(hours=13))  # past half of the 24 h validity
+    assert env.int_ca.id in crls.due()
+
+    def dies(*_a: object) -> None:
+        raise RuntimeError("node died while signing")
+
+    monkeypatch.setattr(crls, "_build", dies)
+    with pytest.raises(RuntimeError):
+        crls.rebuild(env.int_ca.id)
+    assert env.int_ca.id not in crls.due()  # claimed: other nodes leave it alone
+    env.clock.advance(timedelta(minutes=6))
+    assert env.int_ca.id in crls.due()  # the claimer died: due again
+    monkeypatch.undo()
+    assert crls.rebuild(env.int_ca.id) is True
+    assert env.int_ca.id not in crls.due()

@@ -33,6 +33,7 @@ from tessera.storage.models import PkiCaRow, PkiCertificateRow, PkiCrlRow
 
 log = logging.getLogger("tessera.pki.crl")
 CRL_VALIDITY = timedelta(hours=24)
+REFRESH_CLAIM = timedelta(minutes=5)
 SERVE_TTL = 1.0  # seconds a served CRL stays in memory before the database is asked again
 
 
@@ -125,11 +126,23 @@ class CrlService:
             existing = s.get(PkiCrlRow, ca_id)
             base = existing.number if existing is not None else 0
             ca = s.get(PkiCaRow, ca_id)
+            now = self._clock.now()
+            fresh = existing is not None and (
+                as_utc(existing.next_update) - now > self._validity / 2
+            )
+            if existing is not None and not fresh and not (was_dirty or force):
+                # the periodic refresh is claimed too: moving the row's refresh time a few
+                # minutes on keeps the other nodes' `due` from picking it up meanwhile (if this
+                # node dies, the refresh falls due again after REFRESH_CLAIM)
+                refreshing = s.execute(
+                    update(PkiCrlRow)
+                    .where(PkiCrlRow.ca_id == ca_id, PkiCrlRow.number == base)
+                    .values(next_update=now + self._validity / 2 + REFRESH_CLAIM)
+                )
+                if not getattr(refreshing, "rowcount", 0):
+                    return False
         if ca is None or ca.certificate_der is None:
             return False
-        fresh = existing is not None and (
-            as_utc(existing.next_update) - self._clock.now() > self._validity / 2
-        )
         if fresh and not (was_dirty or force):
             return False
         try:
