@@ -179,6 +179,7 @@ def test_rollover_moves_issuance_and_old_ca_keeps_answering(env: Env) -> None:
     old = env.issue(common_name="a.example.com")
     new_ca = env.c.pki.cas.rollover(env.root, "int", None, "int2")
     assert new_ca.status is CAStatus.ACTIVE and new_ca.parent_id == env.root_ca.id
+    assert new_ca.subject == "CN=Test Issuing G2"  # another DN than the retired CA's
     fresh = env.issue(common_name="b.example.com")
     assert fresh.certificate.ca_id == new_ca.id
     env.cert(fresh).verify_directly_issued_by(_ca_cert(new_ca.certificate_pem))
@@ -348,3 +349,11 @@ def test_periodic_crl_refresh_is_claimed_by_one_builder(
     monkeypatch.undo()
     assert crls.rebuild(env.int_ca.id) is True
     assert env.int_ca.id not in crls.due()
+
+
+def test_rollover_successor_has_its_own_name() -> None:
+    from tessera.pki.cas import next_generation
+
+    assert next_generation("Test Issuing") == "Test Issuing G2"
+    assert next_generation("Test Issuing G9") == "Test Issuing G10"
+    assert len(next_generation("x" * 64)) == 64

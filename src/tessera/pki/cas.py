@@ -3,6 +3,7 @@ import an externally signed certificate, list, and roll issuance over to a succe
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -291,7 +292,8 @@ class CAService:
         return CreateCARequest(
             name=new_name,
             kind=CAKind(old.kind),
-            common_name=str(cns[0].value) if cns else new_name,
+            # a distinct DN: clients that choose issuers by name must not mix up the two keys
+            common_name=next_generation(str(cns[0].value)) if cns else new_name,
             key_type=KeyType(old.key_type),
             ttl=lifetime,
             parent=parent.name if parent is not None else None,
@@ -456,6 +458,14 @@ class CAService:
             raise CAUnavailable(f"CA {row.name!r} is {row.status} and cannot issue")
         if row.not_after is not None and as_utc(row.not_after) <= self._clock.now():
             raise CAUnavailable(f"CA {row.name!r} has expired")
+
+
+def next_generation(common_name: str) -> str:
+    """ "Example Issuing" → "Example Issuing G2" → "… G3": the successor's common name."""
+    match = re.fullmatch(r"(.*) G(\d{1,4})", common_name)
+    base, n = (match.group(1), int(match.group(2)) + 1) if match else (common_name, 2)
+    suffix = f" G{n}"
+    return base[: 64 - len(suffix)] + suffix
 
 
 def _require_ca_key_usage(cert: x509.Certificate, signer: OcspSigner) -> None:
