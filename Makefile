@@ -29,10 +29,12 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy --strict src
 
-# Debian tools the tests drive as real clients; installed when absent (CI runs as root).
-SYSTEM_TOOLS := openssl
+# Debian tools the tests drive as real clients (command:package); installed when absent
+# (CI runs as root).
+SYSTEM_TOOLS := openssl:openssl ssh-keygen:openssh-client
 system-deps:
-	@for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	@for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

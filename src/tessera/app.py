@@ -23,6 +23,7 @@ from tessera.inventory.service import InventoryService
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
+from tessera.ssh import SshService
 from tessera.storage.db import Database, DatabaseConfig
 
 log = logging.getLogger("tessera")
@@ -46,6 +47,7 @@ class Container:
     tokens: TokenService
     operator: OperatorService
     pki: Pki
+    ssh: SshService
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -90,8 +92,10 @@ def build(
     db.before_commit(lambda: _audit_commit(auditor))
     operator = OperatorService(barrier, tokens, policies)
     pki = build_pki(db, clock, rng, barrier, policies, inventory, settings.url)
+    ssh = SshService(db, clock, rng, pki.keystore, policies, inventory)
+    inventory.add_revoker(ssh)
     return Container(
-        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki
+        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki, ssh
     )
 
 

@@ -39,6 +39,7 @@ _BAD_ENCODINGS = (b"%2f", b"%5c", b"%2e", b"%00")
 # Public PKI endpoints (CRL, OCSP, CA certificates): no token, nothing secret, polled by every
 # relying party, so not audited. OCSP GET carries base64 (with '/', '+') in its last segment.
 PUBLIC_PKI = "/v1/pki/public/"
+PUBLIC_SSH = "/v1/ssh/public/"
 OCSP_MEDIA = b"application/ocsp-request"
 _CURL_DEFAULT = b"application/x-www-form-urlencoded"
 
@@ -101,7 +102,7 @@ class GateMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        quiet = path in QUIET_PATHS or path.startswith(PUBLIC_PKI)
+        quiet = path in QUIET_PATHS or path.startswith((PUBLIC_PKI, PUBLIC_SSH))
         try:
             early = self._precheck(scope, path)
             if early is not None:

@@ -248,3 +248,51 @@ class PkiCrlRow(Base):
     next_update: Mapped[datetime] = mapped_column(UTCDateTime)
     der: Mapped[bytes] = mapped_column(LargeBinary)
     entries: Mapped[int] = mapped_column(Integer)
+
+
+class SshCaRow(Base):
+    """An SSH certificate authority (user or host); its key lives in the KeyStore."""
+
+    __tablename__ = "ssh_cas"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    cert_type: Mapped[str] = mapped_column(String(8))
+    key_type: Mapped[str] = mapped_column(String(16))
+    key_ref: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(4096))  # OpenSSH one-line form
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SshRoleRow(Base):
+    """What a caller of `ssh/sign/<role>` may get, as its validated JSON document."""
+
+    __tablename__ = "ssh_roles"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SshCertificateRow(Base):
+    """One SSH certificate, from intent (serial reserved) to signed and revoked."""
+
+    __tablename__ = "ssh_certificates"
+    __table_args__ = (UniqueConstraint("ca_id", "serial"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ca_id: Mapped[str] = mapped_column(String(32), ForeignKey("ssh_cas.id"), index=True)
+    serial: Mapped[str] = mapped_column(String(16))  # 64-bit, lower-case hex
+    status: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(512))
+    principals: Mapped[list[str]] = mapped_column(JSON)
+    key_fingerprint: Mapped[str] = mapped_column(String(64), index=True)  # SHA256 of the key
+    identity_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("identities.id"), index=True
+    )
+    credential_id: Mapped[str | None] = mapped_column(String(32))
+    valid_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    certificate: Mapped[str | None] = mapped_column(String(16384))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
