@@ -24,6 +24,7 @@ from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
 from tessera.ssh import SshService
+from tessera.ssh.revocation import SshRevocations
 from tessera.storage.db import Database, DatabaseConfig
 
 log = logging.getLogger("tessera")
@@ -48,6 +49,7 @@ class Container:
     operator: OperatorService
     pki: Pki
     ssh: SshService
+    ssh_revocations: SshRevocations
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -94,9 +96,11 @@ def build(
     pki = build_pki(db, clock, rng, barrier, policies, inventory, settings.url)
     ssh = SshService(db, clock, rng, pki.keystore, policies, inventory)
     inventory.add_revoker(ssh)
+    ssh_revocations = SshRevocations(db, clock, pki.keystore, policies, inventory, ssh)
     return Container(
-        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki, ssh
-    )
+        settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
+        ssh, ssh_revocations,
+    )  # fmt: skip
 
 
 def _audit_commit(auditor: Auditor) -> None:

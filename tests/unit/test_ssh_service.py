@@ -164,3 +164,75 @@ def test_decommission_revokes_ssh_certificates(env: Any) -> None:
     assert revoked >= 1
     cred = c.inventory.get_credential(root, out.credential_id)
     assert cred.status is CredentialStatus.REVOKED
+
+
+def _check_krl(tmp: Path, krl: bytes, cert_line: str) -> str:
+    (tmp / "krl").write_bytes(krl)
+    (tmp / "q-cert.pub").write_text(cert_line + "\n")
+    done = subprocess.run(["ssh-keygen", "-Q", "-f", str(tmp / "krl"), str(tmp / "q-cert.pub")],
+                          capture_output=True, text=True)  # fmt: skip
+    return done.stdout + done.stderr
+
+
+def test_revocation_by_serial_key_id_and_key_is_what_ssh_keygen_reads(env: Any) -> None:
+    c, root, tmp = env
+    rev = c.ssh_revocations
+    a, b, k = (ed25519.Ed25519PrivateKey.generate() for _ in range(3))
+    cert_a = c.ssh.sign(
+        root, SignRequest(role="ops", principals=("deploy",), public_key=_openssh(a))
+    )
+    cert_b = c.ssh.sign(
+        root, SignRequest(role="ops", principals=("deploy",), public_key=_openssh(b))
+    )
+    cert_k = c.ssh.sign(
+        root, SignRequest(role="ops", principals=("deploy",), public_key=_openssh(k))
+    )
+    assert "ok" in _check_krl(tmp, rev.krl("users"), cert_a.certificate)
+    assert rev.revoke(root, "users", serial=cert_a.serial) == 1
+    assert rev.revoke(root, "users", serial=cert_a.serial) == 0  # idempotent
+    assert rev.revoke(root, "users", key_id=cert_b.key_id) == 1
+    assert rev.revoke(root, "users", public_key=_openssh(k)) == 1
+    krl = rev.krl("users")
+    for cert in (cert_a, cert_b, cert_k):
+        assert "REVOKED" in _check_krl(tmp, krl, cert.certificate)
+        cred = c.inventory.get_credential(root, cert.credential_id)
+        assert cred.status is CredentialStatus.REVOKED
+    fresh = c.ssh.sign(root, SignRequest(role="ops", principals=("deploy",)))
+    assert "ok" in _check_krl(tmp, rev.krl(None), fresh.certificate)
+    # a later certificate for the revoked key is revoked by the KRL too
+    again = c.ssh.sign(
+        root, SignRequest(role="ops", principals=("deploy",), public_key=_openssh(k))
+    )
+    assert "REVOKED" in _check_krl(tmp, rev.krl(None), again.certificate)
+    from tessera.core.errors import NotFound
+
+    with pytest.raises(NotFound):
+        rev.revoke(root, "users", serial=12345)
+    with pytest.raises(InvalidRequest):
+        rev.revoke(root, "users")
+
+
+def test_rotation_publishes_both_keys_until_old_certificates_expire(env: Any) -> None:
+    c, root, tmp = env
+    old = c.ssh.sign(root, SignRequest(role="ops", principals=("deploy",), ttl=timedelta(hours=2)))
+    before = c.ssh.public_ca("users").public_key
+    c.ssh_revocations.rotate(root, "users")
+    ca = c.ssh.public_ca("users")
+    assert ca.public_key != before and ca.previous_public_keys == (before,)
+    new = c.ssh.sign(root, SignRequest(role="ops", principals=("deploy",)))
+    (tmp / "n-cert.pub").write_text(new.certificate + "\n")
+    shown = subprocess.run(["ssh-keygen", "-L", "-f", str(tmp / "n-cert.pub")],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    new_fp = subprocess.run(
+        ["ssh-keygen", "-lf", "/dev/stdin"],
+        input=ca.public_key,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
+    assert new_fp in shown  # signed by the new key
+    # the old key signed `old`: a revocation must reach sshds that still trust it
+    c.ssh_revocations.revoke(root, "users", serial=old.serial)
+    assert "REVOKED" in _check_krl(tmp, c.ssh_revocations.krl("users"), old.certificate)
+    c.clock.advance(timedelta(hours=3))  # `old` has expired: the old key is no longer published
+    assert not c.ssh.public_ca("users").previous_public_keys

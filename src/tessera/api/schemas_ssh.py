@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from tessera.api.schemas import DURATION_DOC, TIME_DOC, Duration, Strict
 
@@ -30,6 +30,10 @@ class SshCaOut(BaseModel):
     known_hosts: str = Field(description="'@cert-authority * <key>' line for known_hosts.")
     status: str = Field(description="'active'.")
     created_at: datetime = Field(description=TIME_DOC)
+    previous_public_keys: list[str] = Field(
+        description="Keys replaced by a rotation, still trusted until their last certificate "
+        "expires (publish them beside public_key)."
+    )
 
 
 class SshCaListOut(BaseModel):
@@ -111,3 +115,27 @@ class SshSignedOut(BaseModel):
     certificate: str = Field(description="OpenSSH certificate line (…-cert.pub).")
     private_key: str | None = Field(description="OpenSSH private key; shown once, never stored.")
     credential_id: str | None = Field(description="Inventory credential id.")
+
+
+class SshRevokeIn(Strict):
+    """Revoke certificates of a CA by exactly one of serial, key id or public key; a key id
+    or public key stays on the KRL for any certificate of this CA that carries it."""
+
+    ca: str = Field(max_length=128, description="SSH CA name.")
+    serial: int | None = Field(None, ge=1, lt=2**64, description="Certificate serial.")
+    key_id: str | None = Field(None, max_length=512, description="Certificate key id.")
+    public_key: str | None = Field(
+        None, max_length=16384, description="OpenSSH public key line of the certified key."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> SshRevokeIn:
+        if sum(x is not None for x in (self.serial, self.key_id, self.public_key)) != 1:
+            raise ValueError("give exactly one of serial, key_id or public_key")
+        return self
+
+
+class SshRevokedOut(BaseModel):
+    """What a revocation did; repeating it revokes nothing more."""
+
+    revoked: int = Field(description="Certificates revoked by this call.")

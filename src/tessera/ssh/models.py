@@ -50,6 +50,7 @@ class SshCa:
     public_key: str
     status: str
     created_at: datetime
+    previous_public_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

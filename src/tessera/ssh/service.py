@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import warnings
 from datetime import datetime, timedelta
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -18,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
-from tessera.core.clock import Clock
+from tessera.core.clock import Clock, as_utc
 from tessera.core.errors import Conflict, InvalidRequest, NotFound
 from tessera.core.ids import new_ulid
 from tessera.core.randomness import Randomness
@@ -33,7 +34,7 @@ from tessera.inventory.models import (
 from tessera.inventory.service import InventoryService
 from tessera.pki import keys
 from tessera.pki.models import KeyType
-from tessera.pki.ports import Authorizer, KeyStore
+from tessera.pki.ports import Authorizer, KeyHandle, KeyStore
 from tessera.pki.profile import validate_profile_name
 from tessera.policy.models import Capability
 from tessera.ssh.errors import (
@@ -87,40 +88,43 @@ class SshService:
         with self._db.session(write=True) as s:
             if s.execute(select(SshCaRow.id).where(SshCaRow.name == name)).first():
                 raise Conflict(f"an SSH CA named {name!r} already exists")
-            handle = self._keys.create(s, _KEY_TYPES[key_type.value])
-            public = keys.as_certificate_key(handle.public_key)
-            line = public.public_bytes(
-                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-            ).decode()
+            handle = self.new_ca_key(s, key_type.value)
             row = SshCaRow(
                 id=new_ulid(self._clock, self._rng),
                 name=name,
                 cert_type=cert_type.value,
                 key_type=key_type.value,
                 key_ref=handle.ref,
-                public_key=f"{line} tessera-{name}",
+                public_key=public_line(handle.public_key, name),
                 status="active",
                 created_at=self._clock.now(),
             )
             s.add(row)
-            return _ca(row)
+            return _ca(row, self._clock.now())
+
+    def new_ca_key(self, s: Session, key_type: str) -> KeyHandle:
+        """A new CA key in the KeyStore (in the caller's transaction)."""
+        return self._keys.create(s, _KEY_TYPES[key_type])
 
     def list_cas(self, principal: Principal) -> list[SshCa]:
         self._authz.authorize(principal, "ssh/cas", Capability.LIST)
         with self._db.session() as s:
-            return [_ca(r) for r in s.execute(select(SshCaRow).order_by(SshCaRow.name)).scalars()]
+            now = self._clock.now()
+            return [
+                _ca(r, now) for r in s.execute(select(SshCaRow).order_by(SshCaRow.name)).scalars()
+            ]
 
     def public_ca(self, name: str) -> SshCa:
         """The CA's public half, for anyone (sshd's TrustedUserCAKeys, known_hosts)."""
         with self._db.session() as s:
-            return _ca(self._ca_row(s, name))
+            return _ca(self.ca_row(s, name), self._clock.now())
 
     # -- roles -------------------------------------------------------------------------------
     def write_role(self, principal: Principal, name: str, document: dict[str, object]) -> Role:
         role = Role.from_document(name, document)
         now = self._clock.now()
         with self._db.session(write=True) as s:
-            ca = self._ca_row(s, role.ca)
+            ca = self.ca_row(s, role.ca)
             if ca.cert_type != role.cert_type.value:
                 raise InvalidRequest(f"SSH CA {ca.name!r} signs {ca.cert_type} certificates")
             row = s.get(SshRoleRow, role.name)
@@ -161,7 +165,7 @@ class SshService:
             self._authz.authorize(principal, f"identities/{req.identity}", Capability.UPDATE)
         with self._db.session() as s:
             role = self._role(s, name)
-            ca = self._ca_row(s, role.ca)
+            ca = self.ca_row(s, role.ca)
         private = None
         public: SSHPublicKeyTypes
         if req.public_key is None:
@@ -171,7 +175,7 @@ class SshService:
             private = keys.generate(key_type)
             public = keys.as_certificate_key(private.public_key())
         else:
-            public = _load_public_key(req.public_key)
+            public = load_public_key(req.public_key)
         _check_key(role, public)
         principals = _check_principals(role, req.principals)
         options = _check_options(role, req.critical_options)
@@ -209,7 +213,7 @@ class SshService:
                 role=role.name,
                 key_id=key_id,
                 principals=list(principals),
-                key_fingerprint=_key_fingerprint(public),
+                key_fingerprint=key_fingerprint(public),
                 identity_id=identity_id,
                 credential_id=None,
                 valid_after=valid_after,
@@ -259,7 +263,7 @@ class SshService:
                 s,
                 RecordCredential(
                     kind=CredentialKind.SSH_CERTIFICATE,
-                    fingerprint=_cert_fingerprint(text),
+                    fingerprint=cert_fingerprint(text),
                     name=key_id,
                     source=CredentialSource.MANAGED,
                     identity_id=identity_id,
@@ -312,7 +316,7 @@ class SshService:
         )
         texts = session.execute(select(SshCertificateRow.certificate).where(live)).scalars()
         fingerprints = [
-            (CredentialKind.SSH_CERTIFICATE.value, _cert_fingerprint(t)) for t in texts if t
+            (CredentialKind.SSH_CERTIFICATE.value, cert_fingerprint(t)) for t in texts if t
         ]
         result = session.execute(
             update(SshCertificateRow).where(live).values(status="revoked", revoked_at=now)
@@ -321,7 +325,7 @@ class SshService:
         return int(getattr(result, "rowcount", 0) or 0)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _ca_row(self, s: Session, name: str) -> SshCaRow:
+    def ca_row(self, s: Session, name: str) -> SshCaRow:
         row = s.execute(
             select(SshCaRow).where(SshCaRow.name == validate_profile_name(name))
         ).scalar_one_or_none()
@@ -342,7 +346,17 @@ def timedelta_seconds(seconds: int) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _ca(row: SshCaRow) -> SshCa:
+def trusted_keys(row: SshCaRow, now: datetime) -> list[str]:
+    """The public key lines to trust for this CA now: the current key, and the previous one
+    while certificates it signed may still be valid."""
+    lines = [row.public_key]
+    if row.previous_public_key and row.previous_until and as_utc(row.previous_until) > now:
+        lines.append(row.previous_public_key)
+    return lines
+
+
+def _ca(row: SshCaRow, now: datetime) -> SshCa:
+    previous = tuple(trusted_keys(row, now)[1:])
     return SshCa(
         id=row.id,
         name=row.name,
@@ -351,6 +365,7 @@ def _ca(row: SshCaRow) -> SshCa:
         public_key=row.public_key,
         status=row.status,
         created_at=row.created_at,
+        previous_public_keys=previous,
     )
 
 
@@ -361,13 +376,15 @@ def _serial(rng: Randomness) -> int:
             return value
 
 
-def _load_public_key(text: str) -> SSHPublicKeyTypes:
+def load_public_key(text: str) -> SSHPublicKeyTypes:
     if not isinstance(text, str) or len(text) > MAX_KEY_TEXT:
         raise SshKeyNotAllowed(
             f"public_key must be one OpenSSH line of at most {MAX_KEY_TEXT} bytes"
         )
     try:
-        return serialization.load_ssh_public_key(text.strip().encode())
+        with warnings.catch_warnings():  # DSA parses with a deprecation warning; refused below
+            warnings.simplefilter("ignore")
+            return serialization.load_ssh_public_key(text.strip().encode())
     except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError):
         raise SshKeyNotAllowed("public_key is not a valid OpenSSH public key") from None
 
@@ -433,12 +450,27 @@ def _check_extensions(role: Role, requested: tuple[str, ...] | None) -> tuple[st
     return tuple(sorted(set(requested)))
 
 
-def _cert_fingerprint(text: str) -> str:
+def cert_fingerprint(text: str) -> str:
     """The inventory fingerprint of a certificate: SHA-256 (hex) of its wire blob."""
     return hashlib.sha256(base64.b64decode(text.split()[1])).hexdigest()
 
 
-def _key_fingerprint(key: object) -> str:
+def public_line(key: object, ca_name: str) -> str:
+    """The OpenSSH one-line public key of a CA key, commented with the CA's name."""
+    public = keys.as_certificate_key(key)  # type: ignore[arg-type]
+    line = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{line.decode()} tessera-{ca_name}"
+
+
+def key_blob_b64(key: object) -> str:
+    """The base64 wire blob of a public key (as in an OpenSSH public key line)."""
+    line = key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return str(line.split()[1].decode())
+
+
+def key_fingerprint(key: object) -> str:
     """OpenSSH's SHA256 fingerprint of a public key, without the `SHA256:` prefix."""
     line = key.public_bytes(  # type: ignore[attr-defined]
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH

@@ -261,6 +261,22 @@ class SshCaRow(Base):
     key_ref: Mapped[str] = mapped_column(String(64))
     public_key: Mapped[str] = mapped_column(String(4096))  # OpenSSH one-line form
     status: Mapped[str] = mapped_column(String(16))
+    # after a rotation the old key stays trusted (published) until its last certificate expires
+    previous_public_key: Mapped[str | None] = mapped_column(String(4096))
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SshRevocationRow(Base):
+    """A revocation by key id or public key (serials are revoked on the certificate rows)."""
+
+    __tablename__ = "ssh_revocations"
+    __table_args__ = (UniqueConstraint("ca_id", "kind", "value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ca_id: Mapped[str] = mapped_column(String(32), ForeignKey("ssh_cas.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # key_id | public_key (base64 blob)
+    value: Mapped[str] = mapped_column(String(4096))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

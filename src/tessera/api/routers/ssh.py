@@ -11,6 +11,8 @@ from tessera.api.schemas_ssh import (
     SshCaIn,
     SshCaListOut,
     SshCaOut,
+    SshRevokedOut,
+    SshRevokeIn,
     SshRoleIO,
     SshRoleOut,
     SshSignedOut,
@@ -32,6 +34,7 @@ def ca_out(ca: SshCa) -> SshCaOut:
         known_hosts=f"@cert-authority * {ca.public_key}",
         status=ca.status,
         created_at=ca.created_at,
+        previous_public_keys=list(ca.previous_public_keys),
     )
 
 
@@ -47,9 +50,35 @@ def list_cas(p: PrincipalDep, c: ContainerDep) -> SshCaListOut:
     return SshCaListOut(items=[ca_out(x) for x in c.ssh.list_cas(p)])
 
 
-@router.get("/public/{name}", summary="An SSH CA's public key (no token)")
+@router.post("/cas/{name}/rotate", response_model=SshCaOut, summary="Rotate an SSH CA key")
+def rotate(name: str, p: PrincipalDep, c: ContainerDep) -> SshCaOut:
+    c.ssh_revocations.rotate(p, name)
+    return ca_out(c.ssh.public_ca(name))
+
+
+@router.get("/public/{name}", summary="An SSH CA's trusted public keys (no token)")
 def public_key(name: str, c: ContainerDep) -> Response:
-    return Response(c.ssh.public_ca(name).public_key + "\n", media_type="text/plain")
+    ca = c.ssh.public_ca(name)
+    lines = [ca.public_key, *ca.previous_public_keys]
+    return Response("".join(line + "\n" for line in lines), media_type="text/plain")
+
+
+@router.get("/public/{name}/krl", summary="An SSH CA's KRL for RevokedKeys (no token)")
+def ca_krl(name: str, c: ContainerDep) -> Response:
+    return Response(c.ssh_revocations.krl(name), media_type="application/octet-stream")
+
+
+@router.get("/krl", summary="One KRL for every SSH CA (no token)")
+def all_krl(c: ContainerDep) -> Response:
+    return Response(c.ssh_revocations.krl(None), media_type="application/octet-stream")
+
+
+@router.post("/revoke", response_model=SshRevokedOut, summary="Revoke SSH certificates")
+def revoke(body: SshRevokeIn, p: PrincipalDep, c: ContainerDep) -> SshRevokedOut:
+    n = c.ssh_revocations.revoke(
+        p, body.ca, serial=body.serial, key_id=body.key_id, public_key=body.public_key
+    )
+    return SshRevokedOut(revoked=n)
 
 
 @router.put("/roles/{name}", response_model=SshRoleOut, summary="Write an SSH role")

@@ -1,8 +1,8 @@
-"""ssh: CAs, roles, certificates
+"""ssh: CAs, roles, certificates, revocations
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-29 10:12:17.219621
+Create Date: 2026-11-29 10:16:09.125597
 """
 
 import sqlalchemy as sa
@@ -24,7 +24,10 @@ def upgrade() -> None:
         sa.Column("key_ref", sa.String(length=64), nullable=False),
         sa.Column("public_key", sa.String(length=4096), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("previous_public_key", sa.String(length=4096), nullable=True),
+        sa.Column("previous_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ssh_cas")),
         sa.UniqueConstraint("name", name=op.f("uq_ssh_cas_name")),
     )
@@ -73,8 +76,30 @@ def upgrade() -> None:
             batch_op.f("ix_ssh_certificates_key_fingerprint"), ["key_fingerprint"], unique=False
         )
 
+    op.create_table(
+        "ssh_revocations",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("ca_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("value", sa.String(length=4096), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ca_id"], ["ssh_cas.id"], name=op.f("fk_ssh_revocations_ca_id_ssh_cas")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ssh_revocations")),
+        sa.UniqueConstraint(
+            "ca_id", "kind", "value", name=op.f("uq_ssh_revocations_ca_id_kind_value")
+        ),
+    )
+    with op.batch_alter_table("ssh_revocations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ssh_revocations_ca_id"), ["ca_id"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("ssh_revocations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ssh_revocations_ca_id"))
+
+    op.drop_table("ssh_revocations")
     with op.batch_alter_table("ssh_certificates", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ssh_certificates_key_fingerprint"))
         batch_op.drop_index(batch_op.f("ix_ssh_certificates_identity_id"))
