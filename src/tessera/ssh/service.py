@@ -340,12 +340,6 @@ class SshService:
         return Role.from_document(row.name, row.document)
 
 
-def timedelta_seconds(seconds: int) -> timedelta:
-    from datetime import timedelta
-
-    return timedelta(seconds=seconds)
-
-
 def trusted_keys(row: SshCaRow, now: datetime) -> list[str]:
     """The public key lines to trust for this CA now: the current key, and the previous one
     while certificates it signed may still be valid."""
