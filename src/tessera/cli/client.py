@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from tessera.api import schemas, schemas_pki
+from tessera.api import schemas, schemas_pki, schemas_ssh
 from tessera.config import DEFAULT_LISTEN
 
 M = TypeVar("M", bound=BaseModel)
@@ -311,6 +311,56 @@ class TesseraClient:
 
     def cert_show(self, cert_id: str) -> schemas_pki.CertOut:
         return self._call("GET", f"/v1/pki/certs/{_seg(cert_id)}", schemas_pki.CertOut)
+
+    # -- ssh --------------------------------------------------------------------------------
+    def ssh_ca_create(self, body: schemas_ssh.SshCaIn) -> schemas_ssh.SshCaOut:
+        return self._call("POST", "/v1/ssh/cas", schemas_ssh.SshCaOut, json=body.model_dump())
+
+    def ssh_ca_list(self) -> schemas_ssh.SshCaListOut:
+        return self._call("GET", "/v1/ssh/cas", schemas_ssh.SshCaListOut)
+
+    def ssh_ca_rotate(self, name: str) -> schemas_ssh.SshCaOut:
+        return self._call("POST", f"/v1/ssh/cas/{_seg(name)}/rotate", schemas_ssh.SshCaOut, json={})
+
+    def ssh_public_keys(self, name: str) -> list[str]:
+        """Every trusted public key line of a CA, current first; sent without a token."""
+        resp = self._send("GET", f"/v1/ssh/public/{_seg(name)}", auth=False)
+        return [line.strip() for line in resp.text.splitlines() if line.strip()]
+
+    def ssh_role_write(self, name: str, body: schemas_ssh.SshRoleIO) -> schemas_ssh.SshRoleOut:
+        return self._call(
+            "PUT",
+            f"/v1/ssh/roles/{_seg(name)}",
+            schemas_ssh.SshRoleOut,
+            json=body.model_dump(mode="json", exclude_none=True),
+        )
+
+    def ssh_role_read(self, name: str) -> schemas_ssh.SshRoleOut:
+        return self._call("GET", f"/v1/ssh/roles/{_seg(name)}", schemas_ssh.SshRoleOut)
+
+    def ssh_role_list(self) -> schemas.NamesOut:
+        return self._call("GET", "/v1/ssh/roles", schemas.NamesOut)
+
+    def ssh_sign(self, role: str, body: schemas_ssh.SshSignIn) -> schemas_ssh.SshSignedOut:
+        return self._call(
+            "POST",
+            f"/v1/ssh/sign/{_seg(role)}",
+            schemas_ssh.SshSignedOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def ssh_revoke(self, body: schemas_ssh.SshRevokeIn) -> schemas_ssh.SshRevokedOut:
+        return self._call(
+            "POST",
+            "/v1/ssh/revoke",
+            schemas_ssh.SshRevokedOut,
+            json=body.model_dump(exclude_none=True),
+        )
+
+    def ssh_krl(self, ca: str | None = None) -> bytes:
+        """The KRL (OpenSSH binary format) of one CA, or of every CA; sent without a token."""
+        path = f"/v1/ssh/public/{_seg(ca)}/krl" if ca is not None else "/v1/ssh/krl"
+        return self._send("GET", path, auth=False).content
 
 
 def _seg(name: str) -> str:

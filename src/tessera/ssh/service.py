@@ -358,7 +358,7 @@ def _ca(row: SshCaRow, now: datetime) -> SshCa:
         key_type=SshCaKeyType(row.key_type),
         public_key=row.public_key,
         status=row.status,
-        created_at=row.created_at,
+        created_at=as_utc(row.created_at),
         previous_public_keys=previous,
     )
 
