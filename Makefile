@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest bench bench-pki clean system-deps
+.PHONY: run test lint typecheck pytest bench bench-pki bench-ssh clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench: $(STAMP_DEV)
 
 bench-pki: $(STAMP_DEV)
 	$(BIN)/python bench/pki/run.py
+
+bench-ssh: $(STAMP_DEV)
+	$(BIN)/python bench/ssh/run.py
 
 clean:
 	rm -rf $(VENV) .tessera-dev .pytest_cache .mypy_cache .ruff_cache
