@@ -161,4 +161,5 @@ class SshRevocations:
             row.public_key = ssh_service.public_line(handle.public_key, name)
             row.key_ref = handle.ref
             row.rotated_at = now
-            return row
+        self._ssh.forget()
+        return row

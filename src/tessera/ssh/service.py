@@ -49,6 +49,7 @@ from tessera.storage.db import Database
 from tessera.storage.models import SshCaRow, SshCertificateRow, SshRoleRow
 
 MAX_KEY_TEXT = 16 * 1024
+CACHE_TTL = 1.0  # seconds a role and its CA are served from memory
 MAX_PRINCIPALS = 256
 MIN_RSA_BITS = 3072
 _KEY_TYPES = {
@@ -78,6 +79,7 @@ class SshService:
         self._keys = keystore
         self._authz = authz
         self._inventory = inventory
+        self._cache: dict[str, tuple[Role, SshCaRow, float]] = {}
 
     # -- CAs ---------------------------------------------------------------------------------
     def create_ca(
@@ -100,7 +102,9 @@ class SshService:
                 created_at=self._clock.now(),
             )
             s.add(row)
-            return _ca(row, self._clock.now())
+            result = _ca(row, self._clock.now())
+        self.forget()
+        return result
 
     def new_ca_key(self, s: Session, key_type: str) -> KeyHandle:
         """A new CA key in the KeyStore (in the caller's transaction)."""
@@ -139,6 +143,7 @@ class SshService:
                 )
             else:
                 row.document, row.updated_at = role.to_document(), now
+        self.forget()
         return role
 
     def read_role(self, principal: Principal, name: str) -> Role:
@@ -163,9 +168,7 @@ class SshService:
         decision = self._authz.authorize(principal, f"ssh/sign/{name}", Capability.CREATE)
         if req.identity is not None:
             self._authz.authorize(principal, f"identities/{req.identity}", Capability.UPDATE)
-        with self._db.session() as s:
-            role = self._role(s, name)
-            ca = self.ca_row(s, role.ca)
+        role, ca = self._role_and_ca(name)
         private = None
         public: SSHPublicKeyTypes
         if req.public_key is None:
@@ -259,30 +262,32 @@ class SshService:
                 self._inventory.bind_identity(s, req.identity)
             stored = s.get(SshCertificateRow, row.id)
             assert stored is not None
-            stored.credential_id = self._inventory.record(
+            (stored.credential_id,) = self._inventory.record_issued(
                 s,
-                RecordCredential(
-                    kind=CredentialKind.SSH_CERTIFICATE,
-                    fingerprint=cert_fingerprint(text),
-                    name=key_id,
-                    source=CredentialSource.MANAGED,
-                    identity_id=identity_id,
-                    owner=owner,
-                    issued_at=valid_after,
-                    not_after=valid_before,
-                    attributes={
-                        "cert_type": role.cert_type.value,
-                        "serial": serial,
-                        "key_id": key_id,
-                        "principals": list(principals),
-                        "ca": ca.name,
-                        "role": role.name,
-                        "key_fingerprint": stored.key_fingerprint,
-                        "critical_options": sorted(options),
-                        "extensions": sorted(extensions),
-                    },
-                    location=(LocationKind.ISSUED, f"tessera:ssh/{ca.id}/{row.serial}"),
-                ),
+                [
+                    RecordCredential(
+                        kind=CredentialKind.SSH_CERTIFICATE,
+                        fingerprint=cert_fingerprint(text),
+                        name=key_id,
+                        source=CredentialSource.MANAGED,
+                        identity_id=identity_id,
+                        owner=owner,
+                        issued_at=valid_after,
+                        not_after=valid_before,
+                        attributes={
+                            "cert_type": role.cert_type.value,
+                            "serial": serial,
+                            "key_id": key_id,
+                            "principals": list(principals),
+                            "ca": ca.name,
+                            "role": role.name,
+                            "key_fingerprint": stored.key_fingerprint,
+                            "critical_options": sorted(options),
+                            "extensions": sorted(extensions),
+                        },
+                        location=(LocationKind.ISSUED, f"tessera:ssh/{ca.id}/{row.serial}"),
+                    )
+                ],
             )
             stored.status = "issued"
             stored.certificate = text
@@ -323,6 +328,23 @@ class SshService:
         )
         self._inventory.set_status(session, fingerprints, CredentialStatus.REVOKED, now)
         return int(getattr(result, "rowcount", 0) or 0)
+
+    def forget(self) -> None:
+        """Drop cached roles and CAs (after a write, a CA creation or a key rotation here)."""
+        self._cache = {}
+
+    def _role_and_ca(self, name: str) -> tuple[Role, SshCaRow]:
+        """The role and its CA, cached for a second (a change made on another node applies
+        within that time; on this node at once)."""
+        hit = self._cache.get(name)
+        now = self._clock.monotonic()
+        if hit is not None and now - hit[2] < CACHE_TTL:
+            return hit[0], hit[1]
+        with self._db.session() as s:
+            role = self._role(s, name)
+            ca = self.ca_row(s, role.ca)
+        self._cache = {**self._cache, name: (role, ca, now)}
+        return role, ca
 
     # -- helpers -----------------------------------------------------------------------------
     def ca_row(self, s: Session, name: str) -> SshCaRow:
