@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
-from pydantic import ValidationError
 
 from tessera.api.schemas_pki import ProfileIO
 from tessera.cli.common import AddrOpt, client
-from tessera.cli.output import Output, OutputOpt, console, emit, emit_names, fail
-from tessera.cli.pki_files import read_text
+from tessera.cli.documents import load_named
+from tessera.cli.output import Output, OutputOpt, console, emit, emit_names
 
 app = typer.Typer(
     help="Issuance profiles: what `pki issue` and `pki sign` may get.", no_args_is_help=True
 )
-MAX_PROFILE_FILE = 1024 * 1024
 
 
 def _load(source: str, name: str) -> ProfileIO:
-    text = read_text(source, "profile", MAX_PROFILE_FILE)
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise fail(f"{source} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(doc, dict):
-        raise fail("a profile document is a JSON object with at least 'issuer'")
-    # accept what `profile read -o json` prints, so read → edit → write works
-    if doc.get("name", name) != name:
-        raise fail(f"{source} names profile {doc['name']!r}, not {name!r}")
-    doc.pop("name", None)
-    try:
-        return ProfileIO.model_validate(doc)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ())) or "profile"
-        raise fail(f"{source}: {field}: {first.get('msg')}") from None
+    return load_named(source, name, ProfileIO, "profile", "'issuer'")
 
 
 @app.command()
