@@ -5,17 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TypeVar
 
-from tessera.core.errors import InvalidRequest
+from tessera.core.documents import parse_enum
 
 E = TypeVar("E", bound=StrEnum)
 
-
-def parse_enum(cls: type[E], value: str, field: str) -> E:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise InvalidRequest(f"{field} must be one of: {allowed}") from None
+__all__ = ["parse_enum", "parse_optional_enum"]
 
 
 def parse_optional_enum(cls: type[E], value: str | None, field: str) -> E | None:

@@ -207,9 +207,8 @@ class CrlService:
                     .serial_number(int(serial, 16))
                     .revocation_date(as_utc(revoked_at or now))
                 )
-                if reason and reason != RevocationReason.UNSPECIFIED.value:
-                    # RFC 5280 §5.3.1: reasonCode unspecified SHOULD be absent
-                    flag = RevocationReason(reason).flag()
+                flag = RevocationReason.encoded(reason)
+                if flag is not None:
                     builder = builder.add_extension(x509.CRLReason(flag), critical=False)
                 entry = builder.build()
                 cache[serial] = entry

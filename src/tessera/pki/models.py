@@ -69,6 +69,14 @@ class RevocationReason(StrEnum):
     def flag(self) -> x509.ReasonFlags:
         return _REASON_FLAGS[self]
 
+    @classmethod
+    def encoded(cls, stored: str | None) -> x509.ReasonFlags | None:
+        """The reasonCode to put in a CRL entry or OCSP answer for a stored reason: none for
+        `unspecified` (RFC 5280 §5.3.1: it SHOULD be absent) or when no reason was given."""
+        if not stored or stored == cls.UNSPECIFIED.value:
+            return None
+        return cls(stored).flag()
+
 
 _REASON_FLAGS = {
     RevocationReason.UNSPECIFIED: x509.ReasonFlags.unspecified,

@@ -223,12 +223,7 @@ class OcspResponder:
         if row is not None and row[0] == CertStatus.ISSUED.value:
             st = _Status(ocsp.OCSPCertStatus.GOOD, None, None, mono)
         elif row is not None and row[0] == CertStatus.REVOKED.value:
-            reason = row[2]
-            flag = (
-                RevocationReason(reason).flag()
-                if reason and reason != RevocationReason.UNSPECIFIED.value
-                else None
-            )
+            flag = RevocationReason.encoded(row[2])
             revoked_at = as_utc(row[1]).replace(microsecond=0) if row[1] else None
             st = _Status(ocsp.OCSPCertStatus.REVOKED, revoked_at, flag, mono)
         else:  # never issued (or an abandoned intent: no certificate exists)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -14,7 +14,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tessera.core.durations import parse_duration
+from tessera.core.documents import duration, flag, parse_enum, string_list
 from tessera.core.errors import InvalidRequest
 from tessera.core.text import check_text
 from tessera.pki import names
@@ -98,22 +98,22 @@ class Profile:
         if not isinstance(issuer, str):
             raise InvalidRequest("issuer (the name of the CA that signs) is required")
         validate_profile_name(issuer)
-        domains = tuple(names.normalise_pattern(p) for p in _strings(doc, "allowed_domains"))
-        ranges = _strings(doc, "allowed_ip_ranges")
+        domains = tuple(names.normalise_pattern(p) for p in _listed(doc, "allowed_domains"))
+        ranges = _listed(doc, "allowed_ip_ranges")
         names.parse_networks(ranges)
         key_types = tuple(
-            _enum(KeyType, k, "allowed_key_types")
-            for k in _strings(doc, "allowed_key_types", default=[k.value for k in KeyType])
+            parse_enum(KeyType, k, "allowed_key_types")
+            for k in _listed(doc, "allowed_key_types", [k.value for k in KeyType])
         )
         if not key_types:
             raise InvalidRequest("allowed_key_types must name at least one key type")
-        default_kt = _enum(
+        default_kt = parse_enum(
             KeyType, doc.get("default_key_type", key_types[0].value), "default_key_type"
         )
         if default_kt not in key_types:
             raise InvalidRequest("default_key_type must be one of allowed_key_types")
-        ttl = _duration(doc, "ttl", timedelta(days=30))
-        max_ttl = _duration(doc, "max_ttl", max(ttl, timedelta(days=90)))
+        ttl = duration(doc, "ttl", timedelta(days=30))
+        max_ttl = duration(doc, "max_ttl", max(ttl, timedelta(days=90)))
         if ttl > max_ttl:
             raise InvalidRequest("ttl must not exceed max_ttl")
         subject = doc.get("subject", {})
@@ -131,18 +131,18 @@ class Profile:
                 str(doc.get("description", "")), "description", 1024, allow_empty=True
             ),
             allowed_domains=domains,
-            allow_wildcard_certificates=_bool(doc, "allow_wildcard_certificates"),
-            allow_ip_sans=_bool(doc, "allow_ip_sans"),
+            allow_wildcard_certificates=flag(doc, "allow_wildcard_certificates"),
+            allow_ip_sans=flag(doc, "allow_ip_sans"),
             allowed_ip_ranges=tuple(ranges),
-            allowed_uri_sans=tuple(names.check_uri(u) for u in _strings(doc, "allowed_uri_sans")),
+            allowed_uri_sans=tuple(names.check_uri(u) for u in _listed(doc, "allowed_uri_sans")),
             allowed_email_sans=tuple(
-                names.normalise_email_pattern(p) for p in _strings(doc, "allowed_email_sans")
+                names.normalise_email_pattern(p) for p in _listed(doc, "allowed_email_sans")
             ),
             allowed_key_types=key_types,
             default_key_type=default_kt,
             ttl=ttl,
             max_ttl=max_ttl,
-            usage=_enum(Usage, doc.get("usage", "server"), "usage"),
+            usage=parse_enum(Usage, doc.get("usage", "server"), "usage"),
             subject=SubjectFields(**{k: str(v) for k, v in subject.items()}),
         )
 
@@ -198,37 +198,5 @@ class Profile:
             raise KeyNotAllowed(f"key type {key_type.value} is not allowed (allowed: {allowed})")
 
 
-def _strings(doc: Mapping[str, Any], key: str, default: list[str] | None = None) -> tuple[str, ...]:
-    value = doc.get(key, default if default is not None else [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidRequest(f"{key} must be a list of strings")
-    if len(value) > MAX_PATTERNS:
-        raise InvalidRequest(f"{key}: at most {MAX_PATTERNS} entries")
-    return tuple(value)
-
-
-def _bool(doc: Mapping[str, Any], key: str) -> bool:
-    value = doc.get(key, False)
-    if not isinstance(value, bool):
-        raise InvalidRequest(f"{key} must be true or false")
-    return value
-
-
-def _duration(doc: Mapping[str, Any], key: str, default: timedelta) -> timedelta:
-    value = doc.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, int | str) or isinstance(value, bool):
-        raise InvalidRequest(f"{key} must be seconds or a duration like '30d'")
-    parsed = parse_duration(value, key)
-    if parsed < timedelta(minutes=1):
-        raise InvalidRequest(f"{key} must be at least one minute")
-    return parsed
-
-
-def _enum(cls: Any, value: Any, key: str) -> Any:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise InvalidRequest(f"{key} must be one of: {allowed}") from None
+def _listed(doc: Mapping[str, Any], key: str, default: Sequence[str] = ()) -> tuple[str, ...]:
+    return string_list(doc, key, default, MAX_PATTERNS)

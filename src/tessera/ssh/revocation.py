@@ -6,13 +6,12 @@ from __future__ import annotations
 import base64
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
 from tessera.core.clock import Clock, as_utc
 from tessera.core.errors import InvalidRequest, NotFound
-from tessera.inventory.models import CredentialKind, CredentialStatus
 from tessera.inventory.service import InventoryService
 from tessera.pki.ports import Authorizer, KeyStore
 from tessera.pki.profile import validate_profile_name
@@ -80,7 +79,7 @@ class SshRevocations:
                     Row.key_fingerprint == ssh_service.key_fingerprint(key)
                 )
                 self._remember(s, ca_row.id, "public_key", ssh_service.key_blob_b64(key), now)
-            return self._revoke_where(s, cond, now)
+            return self._ssh.revoke_where(s, cond, now)
 
     def _remember(self, s: Session, ca_id: str, kind: str, value: str, now: datetime) -> None:
         exists = s.execute(
@@ -92,18 +91,6 @@ class SshRevocations:
         ).first()
         if exists is None:
             s.add(SshRevocationRow(ca_id=ca_id, kind=kind, value=value, created_at=now))
-
-    def _revoke_where(self, s: Session, cond: object, now: datetime) -> int:
-        live = cond & (Row.status == "issued")  # type: ignore[operator]
-        texts = s.execute(select(Row.certificate).where(live)).scalars()
-        fingerprints = [
-            (CredentialKind.SSH_CERTIFICATE.value, ssh_service.cert_fingerprint(t))
-            for t in texts
-            if t
-        ]
-        result = s.execute(update(Row).where(live).values(status="revoked", revoked_at=now))
-        self._inventory.set_status(s, fingerprints, CredentialStatus.REVOKED, now)
-        return int(getattr(result, "rowcount", 0) or 0)
 
     def krl(self, ca: str | None = None) -> bytes:
         """The KRL of one CA (every key it trusts now), or of every CA; no token needed."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from tessera.core.durations import parse_duration
+from tessera.core.documents import duration, string_list
 from tessera.core.errors import InvalidRequest
 from tessera.pki.profile import validate_profile_name
 from tessera.ssh.models import CRITICAL_OPTIONS, EXTENSIONS, CertType
@@ -67,7 +67,7 @@ class Role:
             cert_type = CertType(doc.get("cert_type", "user"))
         except ValueError:
             raise InvalidRequest("cert_type must be 'user' or 'host'") from None
-        principals = _strings(doc, "allowed_principals")
+        principals = string_list(doc, "allowed_principals")
         if not principals:
             raise InvalidRequest(
                 "allowed_principals is required: a role with no principals issues nothing"
@@ -75,36 +75,36 @@ class Role:
         for p in principals:
             if not PRINCIPAL_RE.fullmatch(p):
                 raise InvalidRequest(f"allowed_principals: {p[:64]!r} is not a principal name")
-        ttl = _duration(doc, "ttl", timedelta(hours=1))
-        max_ttl = _duration(doc, "max_ttl", max(ttl, timedelta(hours=24)))
+        ttl = duration(doc, "ttl", timedelta(hours=1))
+        max_ttl = duration(doc, "max_ttl", max(ttl, timedelta(hours=24)))
         if ttl > max_ttl:
             raise InvalidRequest("ttl must not exceed max_ttl")
         known_options = CRITICAL_OPTIONS if cert_type is CertType.USER else frozenset()
         known_ext = EXTENSIONS if cert_type is CertType.USER else frozenset()
-        options = frozenset(_strings(doc, "allowed_critical_options"))
+        options = frozenset(string_list(doc, "allowed_critical_options"))
         if options - known_options:
             raise InvalidRequest(
                 f"unknown or inapplicable critical options: "
                 f"{', '.join(sorted(options - known_options))}"
             )
         allowed_ext = frozenset(
-            _strings(doc, "allowed_extensions", ["permit-pty"] if known_ext else [])
+            string_list(doc, "allowed_extensions", ["permit-pty"] if known_ext else [])
         )
         if allowed_ext - known_ext:
             raise InvalidRequest(
                 f"unknown or inapplicable extensions: {', '.join(sorted(allowed_ext - known_ext))}"
             )
-        defaults = _strings(doc, "default_extensions", sorted(allowed_ext & {"permit-pty"}))
+        defaults = string_list(doc, "default_extensions", sorted(allowed_ext & {"permit-pty"}))
         if set(defaults) - allowed_ext:
             raise InvalidRequest("default_extensions must be among allowed_extensions")
-        key_types = _strings(doc, "allowed_key_types", list(KEY_FAMILIES))
+        key_types = string_list(doc, "allowed_key_types", list(KEY_FAMILIES))
         if not key_types or set(key_types) - set(KEY_FAMILIES):
             raise InvalidRequest(f"allowed_key_types: a non-empty subset of {KEY_FAMILIES}")
         template = doc.get("key_id_template", "{display_name}@{role}#{serial}")
         if not isinstance(template, str) or len(template) > 256:
             raise InvalidRequest("key_id_template must be text of at most 256 characters")
         _check_template(template)
-        backdate = _duration(doc, "backdate", timedelta(seconds=30), minimum=timedelta(0))
+        backdate = duration(doc, "backdate", timedelta(seconds=30), minimum=timedelta(0))
         if backdate > MAX_BACKDATE:
             raise InvalidRequest("backdate is at most 5 minutes")
         description = doc.get("description", "")
@@ -156,28 +156,3 @@ def _check_template(template: str) -> None:
         stripped = stripped.replace(f, "")
     if "{" in stripped or "}" in stripped:
         raise InvalidRequest(f"key_id_template may use only {', '.join(TEMPLATE_FIELDS)}")
-
-
-def _strings(doc: Mapping[str, Any], key: str, default: list[str] | None = None) -> tuple[str, ...]:
-    value = doc.get(key, default if default is not None else [])
-    if (
-        not isinstance(value, list)
-        or not all(isinstance(v, str) for v in value)
-        or len(value) > 256
-    ):
-        raise InvalidRequest(f"{key} must be a list of at most 256 strings")
-    return tuple(value)
-
-
-def _duration(
-    doc: Mapping[str, Any], key: str, default: timedelta, minimum: timedelta = timedelta(minutes=1)
-) -> timedelta:
-    value = doc.get(key)
-    if value is None:
-        return default
-    if not isinstance(value, int | str) or isinstance(value, bool):
-        raise InvalidRequest(f"{key} must be seconds or a duration like '8h'")
-    parsed = parse_duration(value, key)
-    if parsed < minimum:
-        raise InvalidRequest(f"{key} must be at least {int(minimum.total_seconds())} seconds")
-    return parsed

@@ -15,7 +15,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import SSHPublicKeyTypes
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
@@ -316,9 +316,12 @@ class SshService:
     def revoke_for_identity(self, session: Session, identity_id: str, now: datetime) -> int:
         """CredentialRevoker port: the identity's SSH certificates are marked revoked (and
         their inventory rows follow) in the caller's transaction."""
-        live = (SshCertificateRow.identity_id == identity_id) & (
-            SshCertificateRow.status == "issued"
-        )
+        return self.revoke_where(session, SshCertificateRow.identity_id == identity_id, now)
+
+    def revoke_where(self, session: Session, cond: ColumnElement[bool], now: datetime) -> int:
+        """Revoke the issued certificates `cond` selects, with their inventory rows;
+        idempotent. Returns how many were revoked now."""
+        live = cond & (SshCertificateRow.status == "issued")
         texts = session.execute(select(SshCertificateRow.certificate).where(live)).scalars()
         fingerprints = [
             (CredentialKind.SSH_CERTIFICATE.value, cert_fingerprint(t)) for t in texts if t
