@@ -54,6 +54,34 @@ def sign_rate(report: PkiReport, peer: str) -> float | None:
     return None
 
 
+def print_http(http: list[HttpRun]) -> None:
+    """The HTTP table (rate, latency, errors, stored count, server CPU) of one run."""
+    head = (
+        f"{'HTTP, loopback':<44} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'answered':>8} {'stored':>7} {'srv ms/req':>10} {'srv cores':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for h in http:
+        r = h.run
+        stored = "-" if h.stored is None else f"{h.stored}{'' if h.stored_ok else '!'}"
+        label = h.label + (" (capped)" if r.capped else "")
+        print(
+            f"{label:<44} {r.per_s:>8,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}"
+            f" {r.answered:>8,} {stored:>7} {r.server_cpu_ms_per_request:>10.3f}"
+            f" {r.server_cores_busy:>9.2f}"
+        )
+    print(f"generator: {http[0].run.generator}")
+    for h in http:
+        for sample in h.run.error_samples:
+            print(f"  error ({h.label}): {sample}")
+
+
+def interrupt(signum: int, _frame: object) -> None:
+    """SIGTERM handler: unwind like Ctrl-C, so the servers are stopped either way."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def print_summary(report: PkiReport) -> None:
     m = report.machine
     print()
@@ -69,25 +97,7 @@ def print_summary(report: PkiReport) -> None:
     print(f"load average (1 min) at the same moments: {loads} (on {m.cpus_usable} CPUs)")
     if report.http:
         print()
-        head = (
-            f"{'HTTP, loopback':<44} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
-            f" {'answered':>8} {'stored':>7} {'srv ms/req':>10} {'srv cores':>9}"
-        )
-        print(head)
-        print("-" * len(head))
-        for h in report.http:
-            r = h.run
-            stored = "-" if h.stored is None else f"{h.stored}{'' if h.stored_ok else '!'}"
-            label = h.label + (" (capped)" if r.capped else "")
-            print(
-                f"{label:<44} {r.per_s:>8,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}"
-                f" {r.answered:>8,} {stored:>7} {r.server_cpu_ms_per_request:>10.3f}"
-                f" {r.server_cores_busy:>9.2f}"
-            )
-        print(f"generator: {report.http[0].run.generator}")
-        for h in report.http:
-            for sample in h.run.error_samples:
-                print(f"  error ({h.label}): {sample}")
+        print_http(report.http)
     if report.ratio_vs_cfssl is not None:
         print()
         print(f"ratio Tessera HTTP / cfssl HTTP (no storing): {report.ratio_vs_cfssl:.3f}")

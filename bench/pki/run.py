@@ -66,7 +66,7 @@ from pki_csrs import (
     write_bodies,
 )
 from pki_inproc import count_issued, issue_many_rate, issue_rate, ocsp_rate, pyca_baseline
-from pki_report import HttpRun, PkiReport, print_summary, sign_rate
+from pki_report import HttpRun, PkiReport, interrupt, print_summary, sign_rate
 from pki_tessera import (
     INT_CA,
     PROFILE,
@@ -370,14 +370,10 @@ def mark(report: PkiReport) -> None:
     report.loadavg_1m.append(float(Path("/proc/loadavg").read_text().split()[0]))
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the servers are stopped either way
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         tools = ensure_tools()
     except ToolError as exc:

@@ -59,7 +59,7 @@ sys.path.insert(2, str(Path(__file__).resolve().parents[1]))  # bench/: the shar
 import httpx
 from pki_csrs import write_bodies
 from pki_inproc import Rate
-from pki_report import HttpRun
+from pki_report import HttpRun, interrupt
 from pki_tools import ToolError
 from pki_wrk import WrkSpec, run_bodies
 from ssh_keygen import KeygenCA, cert_path, check_cert, ensure_tools, keygen_rate
@@ -320,14 +320,10 @@ def ratios(report: SshReport) -> None:
             report.ratios[f"Tessera {best.name} / {k.name}"] = round(best.per_s / k.per_s, 3)
 
 
-def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the server is stopped either way
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         tools = ensure_tools()
     except ToolError as exc:

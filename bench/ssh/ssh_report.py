@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pki_inproc import Rate
-from pki_report import HttpRun
+from pki_report import HttpRun, print_http
 
 from report import MachineInfo
 
@@ -70,25 +70,7 @@ def print_summary(report: SshReport) -> None:
         _rates("ssh-keygen -s, one process per certificate", report.keygen)
     if report.http:
         print()
-        head = (
-            f"{'HTTP, loopback':<44} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
-            f" {'answered':>8} {'stored':>7} {'srv ms/req':>10} {'srv cores':>9}"
-        )
-        print(head)
-        print("-" * len(head))
-        for h in report.http:
-            r = h.run
-            stored = "-" if h.stored is None else f"{h.stored}{'' if h.stored_ok else '!'}"
-            label = h.label + (" (capped)" if r.capped else "")
-            print(
-                f"{label:<44} {r.per_s:>7,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.errors:>6}"
-                f" {r.answered:>8,} {stored:>7} {r.server_cpu_ms_per_request:>10.3f}"
-                f" {r.server_cores_busy:>9.2f}"
-            )
-        print(f"generator: {report.http[0].run.generator}")
-        for h in report.http:
-            for sample in h.run.error_samples:
-                print(f"  error ({h.label}): {sample}")
+        print_http(report.http)
     if report.inproc:
         print()
         _rates("in-process", report.inproc)
