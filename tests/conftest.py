@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 POSTGRES_ENV = "TESSERA_TEST_POSTGRES_URL"
+MYSQL_ENV = "TESSERA_TEST_MYSQL_URL"
 
 
 def _on_ci() -> bool:
@@ -34,6 +35,17 @@ def postgres_admin_url() -> str:
         pytest.skip(
             f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgresql://postgres@127.0.0.1/test)"
         )
+    return url
+
+
+def mysql_admin_url() -> str:
+    """`mysql://root@127.0.0.1:3306/test`-style URL of a MySQL/MariaDB admin login (skip/fail
+    like PostgreSQL)."""
+    url = os.environ.get(MYSQL_ENV)
+    if not url:
+        if _on_ci():
+            pytest.fail(f"{MYSQL_ENV} is not set on CI: MySQL/MariaDB tests must run there")
+        pytest.skip(f"MySQL/MariaDB tests need {MYSQL_ENV} (e.g. mysql://root@127.0.0.1:3306/test)")
     return url
 
 

@@ -1,0 +1,1 @@
+"""Secrets: versioned KV, leases, and engines that create credentials on demand."""
