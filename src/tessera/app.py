@@ -23,6 +23,7 @@ from tessera.inventory.service import InventoryService
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
+from tessera.secrets.kv import KvService
 from tessera.ssh import SshService
 from tessera.ssh.revocation import SshRevocations
 from tessera.storage.db import Database, DatabaseConfig
@@ -50,6 +51,7 @@ class Container:
     pki: Pki
     ssh: SshService
     ssh_revocations: SshRevocations
+    kv: KvService
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -97,9 +99,10 @@ def build(
     ssh = SshService(db, clock, rng, pki.keystore, policies, inventory)
     inventory.add_revoker(ssh)
     ssh_revocations = SshRevocations(db, clock, pki.keystore, policies, inventory, ssh)
+    kv = KvService(db, clock, rng, barrier, policies, inventory)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
-        ssh, ssh_revocations,
+        ssh, ssh_revocations, kv,
     )  # fmt: skip
 
 

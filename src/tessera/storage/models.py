@@ -312,3 +312,7 @@ class SshCertificateRow(Base):
     certificate: Mapped[str | None] = mapped_column(String(16384))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Tables of other domains register on the same metadata (imported for Alembic and create_all).
+from tessera.storage import models_secrets as _secrets  # noqa: E402, F401
