@@ -23,7 +23,10 @@ from tessera.inventory.service import InventoryService
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
+from tessera.secrets.database import DatabaseSecrets
 from tessera.secrets.kv import KvService
+from tessera.secrets.leases import Lease, LeaseService
+from tessera.secrets.worker import SecretsWorker
 from tessera.ssh import SshService
 from tessera.ssh.revocation import SshRevocations
 from tessera.storage.db import Database, DatabaseConfig
@@ -52,6 +55,9 @@ class Container:
     ssh: SshService
     ssh_revocations: SshRevocations
     kv: KvService
+    leases: LeaseService
+    database: DatabaseSecrets
+    secrets_worker: SecretsWorker
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -59,8 +65,10 @@ class Container:
         if self.db.is_sqlite:
             repair_intents(self.db, self.clock, older_than=timedelta(0))
         self.pki.scheduler.start()
+        self.secrets_worker.start()
 
     def close(self) -> None:
+        self.secrets_worker.stop()
         self.pki.scheduler.stop()
         self.db.dispose()
 
@@ -100,10 +108,25 @@ def build(
     inventory.add_revoker(ssh)
     ssh_revocations = SshRevocations(db, clock, pki.keystore, policies, inventory, ssh)
     kv = KvService(db, clock, rng, barrier, policies, inventory)
+    leases = LeaseService(
+        db, clock, policies, inventory, on_irrevocable=lambda lease: _irrevocable(auditor, lease)
+    )
+    inventory.add_revoker(leases)
+    database = DatabaseSecrets(db, clock, rng, barrier, policies, inventory, leases)
+    worker = SecretsWorker(leases, database, barrier, single_node=db.is_sqlite)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
-        ssh, ssh_revocations, kv,
+        ssh, ssh_revocations, kv, leases, database, worker,
     )  # fmt: skip
+
+
+def _irrevocable(auditor: Auditor, lease: Lease) -> None:
+    """A lease whose revocation retries ran out: say so loudly (audit trail and log)."""
+    log.error("lease %s is irrevocable: %s", lease.id, lease.last_error)
+    try:
+        auditor.emit("lease.irrevocable", "secrets-worker", {"lease_id": lease.id})
+    except TesseraError:
+        log.error("could not audit the irrevocable lease %s", lease.id)
 
 
 def _audit_commit(auditor: Auditor) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, insert, select, update
+from sqlalchemy import Select, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -281,6 +281,28 @@ class InventoryService:
             update(CredentialRow)
             .where(CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint)
             .values(not_after=not_after, updated_at=self._clock.now())
+        )
+
+    def set_rotated(self, session: Session, kind: str, fingerprint: str, when: datetime) -> None:
+        """Record that the credential's secret value changed at `when`."""
+        session.execute(
+            update(CredentialRow)
+            .where(CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint)
+            .values(last_rotated_at=when, updated_at=when)
+        )
+
+    def delete_credential(self, session: Session, kind: str, fingerprint: str) -> None:
+        """Remove a row recorded for a credential that was never made (a failed create)."""
+        ids = select(CredentialRow.id).where(
+            CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint
+        )
+        session.execute(
+            delete(CredentialLocationRow).where(CredentialLocationRow.credential_id.in_(ids))
+        )
+        session.execute(
+            delete(CredentialRow).where(
+                CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint
+            )
         )
 
     def set_status_of_fingerprints(
