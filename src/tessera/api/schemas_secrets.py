@@ -135,7 +135,7 @@ class StaticCredsOut(BaseModel):
 
 class LeaseListOut(BaseModel):
     items: list[LeaseOut]
-    next_after: str | None = Field(description="Pass as 'after' for the next page.")
+    next_cursor: str | None = Field(description="Pass as 'cursor' for the next page.")
 
 
 class LeaseRenewIn(Strict):

@@ -103,6 +103,21 @@ class TesseraClient:
                 f"unexpected answer from {self.addr} (HTTP {resp.status_code})"
             ) from None
 
+    def request(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> M:
+        """An authenticated call answered by `model` (for command modules of newer domains)."""
+        return self._call(method, path, model, json=json, params=params)
+
+    def delete(self, path: str) -> None:
+        self._send("DELETE", path)
+
     # -- sys --------------------------------------------------------------------------------
     def health(self) -> schemas.HealthOut:
         return self._call("GET", "/v1/sys/health", schemas.HealthOut, auth=False)

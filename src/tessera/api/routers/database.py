@@ -168,12 +168,12 @@ def list_leases(
     prefix: str = Query("", max_length=255),
     all_states: bool = Query(False, description="Include revoked leases."),
     limit: int = Query(100),
-    after: str | None = Query(None, max_length=255),
+    cursor: str | None = Query(None, max_length=255, description="Last lease id seen."),
 ) -> LeaseListOut:
-    items = c.leases.list(p, prefix, live_only=not all_states, limit=limit, after=after)
+    items = c.leases.list(p, prefix, live_only=not all_states, limit=limit, after=cursor)
     return LeaseListOut(
         items=[lease_out(x, c.clock) for x in items],
-        next_after=items[-1].id if len(items) == limit else None,
+        next_cursor=items[-1].id if len(items) == limit else None,
     )
 
 

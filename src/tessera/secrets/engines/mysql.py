@@ -130,6 +130,10 @@ class MySQLEngine:
                 password=conn.password,
                 database=conn.database or None,
                 connect_timeout=conn.connect_timeout,
+                # pymysql's connect_timeout covers only the TCP connect; these bound the wait for
+                # the server's greeting (a server that accepts but never answers) and each reply.
+                read_timeout=conn.connect_timeout,
+                write_timeout=conn.connect_timeout,
                 autocommit=True,
                 charset="utf8mb4",
                 ssl_ca=options.ssl_ca,
