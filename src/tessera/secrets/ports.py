@@ -32,7 +32,7 @@ class Grant:
 
     `on` is `schema.table`, `schema.*` (every table of a schema) for PostgreSQL, or
     `database.table` / `database.*` for MySQL; a bare `role:<name>` makes the user a member of an
-    existing role (PostgreSQL) or grants that role (MySQL/MariaDB)."""
+    existing role (PostgreSQL) or grants that role (MySQL/MariaDB), and takes no privileges."""
 
     privileges: tuple[str, ...]
     on: str
@@ -43,8 +43,9 @@ class CreateUser:
     """Create a login user that stops working at `expires_at` (PostgreSQL `VALID UNTIL`).
 
     With `statements` empty the engine uses its safe default (login user + `grants`);
-    otherwise each statement is a template with `{{name}}`, `{{password}}`, `{{expiration}}`,
-    which the engine replaces by a quoted identifier / quoted literal."""
+    otherwise each statement is a template with `{{name}}`, `{{password}}`, `{{expiration}}`:
+    they render to the raw values, each checked against a closed alphabet (the template writer
+    supplies the quoting); `statements` and `grants` together are refused."""
 
     username: str
     password: str

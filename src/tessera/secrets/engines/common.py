@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import Enum
 
 from tessera.core.errors import InvalidRequest
-from tessera.secrets.ports import Grant
+from tessera.secrets.ports import CreateUser, Grant
 
 MAX_STATEMENTS = 20
 MAX_STATEMENT_BYTES = 4096
@@ -67,6 +67,12 @@ def check_username(username: str) -> str:
     return username
 
 
+def check_not_connection_user(username: str, connection_user: str) -> None:
+    """Refuse to revoke the user Tessera itself connects as: it would lock Tessera out."""
+    if username == connection_user:
+        raise InvalidRequest("will not revoke the user that Tessera connects as", field="username")
+
+
 def check_prefix(prefix: str) -> str:
     """Return a user-name prefix if it uses the user-name alphabet (empty matches every user)."""
     if not (len(prefix) <= MAX_NAME_LENGTH and _PREFIX.fullmatch(prefix)):
@@ -96,6 +102,21 @@ def expiration_text(expires_at: datetime) -> str:
     if not _ISO_UTC.fullmatch(text):  # guards the template contract, whatever isoformat becomes
         raise InvalidRequest("expires_at cannot be written as an ISO-8601 timestamp")
     return text
+
+
+def check_create(req: CreateUser) -> dict[str, str]:
+    """Validate a create request before any SQL; return the template values, all checked.
+
+    `statements` replace the default create and its grants, so giving both is refused."""
+    if req.statements and req.grants:
+        raise InvalidRequest("give either statements or grants, not both", field="statements")
+    check_templates(req.statements, CREATE_PLACEHOLDERS)
+    parse_grants(req.grants)
+    return {
+        "name": check_username(req.username),
+        "password": check_password(req.password),
+        "expiration": expiration_text(req.expires_at),
+    }
 
 
 class Target(Enum):

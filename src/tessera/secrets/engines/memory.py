@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tessera.secrets.engines.common import (
-    CREATE_PLACEHOLDERS,
     REVOKE_PLACEHOLDERS,
+    check_create,
+    check_not_connection_user,
     check_password,
     check_prefix,
     check_templates,
     check_username,
     expiration_text,
-    parse_grants,
 )
 from tessera.secrets.errors import EngineError, EngineUnavailable
 from tessera.secrets.ports import (
@@ -98,11 +98,8 @@ class MemoryEngine:
             self._connect(conn, "verify")
 
     def create_user(self, conn: Connection, req: CreateUser) -> None:
-        name = check_username(req.username)
-        password = check_password(req.password)
-        expiration_text(req.expires_at)
-        check_templates(req.statements, CREATE_PLACEHOLDERS)
-        parse_grants(req.grants)
+        values = check_create(req)
+        name, password = values["name"], values["password"]
         with self._lock:
             self._connect(conn, "create_user")
             self._fail("fail_next_create", "create_user")
@@ -125,6 +122,7 @@ class MemoryEngine:
     def revoke_user(self, conn: Connection, req: RevokeUser) -> None:
         name = check_username(req.username)
         check_templates(req.statements, REVOKE_PLACEHOLDERS)
+        check_not_connection_user(name, conn.username)
         with self._lock:
             self._connect(conn, "revoke_user")
             self._fail("fail_next_revoke", "revoke_user")

@@ -19,10 +19,11 @@ from pymysql.cursors import Cursor
 
 from tessera.core.errors import InvalidRequest
 from tessera.secrets.engines.common import (
-    CREATE_PLACEHOLDERS,
     REVOKE_PLACEHOLDERS,
     ParsedGrant,
     Target,
+    check_create,
+    check_not_connection_user,
     check_password,
     check_prefix,
     check_templates,
@@ -167,12 +168,9 @@ class MySQLEngine:
         """Create `'name'@'%'` and its grants (or run `statements`); on failure drop it again.
 
         An account that exists already is refused untouched."""
-        name = check_username(req.username)
-        password = check_password(req.password)
-        expiration = expiration_text(req.expires_at)
+        values = check_create(req)
+        name, password = values["name"], values["password"]
         if req.statements:
-            check_templates(req.statements, CREATE_PLACEHOLDERS)
-            values = {"name": name, "password": password, "expiration": expiration}
             queries = [q for text in render(req.statements, values) for q in split_statements(text)]
         else:
             account = _account(name)
@@ -209,6 +207,7 @@ class MySQLEngine:
         A user that does not exist is already revoked."""
         name = check_username(req.username)
         check_templates(req.statements, REVOKE_PLACEHOLDERS)
+        check_not_connection_user(name, conn.username)
         custom = [
             q for text in render(req.statements, {"name": name}) for q in split_statements(text)
         ]

@@ -17,10 +17,11 @@ from psycopg.conninfo import make_conninfo
 
 from tessera.core.errors import InvalidRequest
 from tessera.secrets.engines.common import (
-    CREATE_PLACEHOLDERS,
     REVOKE_PLACEHOLDERS,
     ParsedGrant,
     Target,
+    check_create,
+    check_not_connection_user,
     check_password,
     check_prefix,
     check_templates,
@@ -127,25 +128,23 @@ class PostgresEngine:
 
     def create_user(self, conn: Connection, req: CreateUser) -> None:
         """Create the role and its grants in one transaction: a failed grant leaves no role."""
-        name = check_username(req.username)
-        password = check_password(req.password)
-        expiration = expiration_text(req.expires_at)
+        values = check_create(req)
+        name, password = values["name"], values["password"]
         queries: list[sql.SQL | sql.Composed]
         if req.statements:
-            check_templates(req.statements, CREATE_PLACEHOLDERS)
-            values = {"name": name, "password": password, "expiration": expiration}
             queries = [_template(s) for s in render(req.statements, values)]
         else:
-            grants = parse_grants(req.grants)
             user = sql.Identifier(name)
             queries = [
                 sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {} VALID UNTIL {}").format(
-                    user, sql.Literal(password), sql.Literal(expiration)
+                    user, sql.Literal(password), sql.Literal(values["expiration"])
                 )
             ]
-            for grant in grants:
+            for grant in parse_grants(req.grants):
                 queries.extend(_grant_sql(user, grant))
         with self._session(conn, [password]) as db, db.transaction():
+            if not req.statements:  # custom templates are their writer's to serialise
+                _serialise_acl_changes(db)
             for query in queries:
                 db.execute(query)
 
@@ -166,6 +165,7 @@ class PostgresEngine:
         A role that does not exist is already revoked."""
         name = check_username(req.username)
         check_templates(req.statements, REVOKE_PLACEHOLDERS)
+        check_not_connection_user(name, conn.username)
         custom = [_template(s) for s in render(req.statements, {"name": name})]
         user = sql.Identifier(name)
         with self._session(conn) as db:
@@ -180,6 +180,8 @@ class PostgresEngine:
                 (_TERMINATE_WAIT_MS, name),
             )
             with db.transaction():
+                if not custom:
+                    _serialise_acl_changes(db)
                 if custom:
                     for query in custom:
                         db.execute(query)
@@ -219,3 +221,12 @@ class PostgresEngine:
     def _exists(db: psycopg.Connection, name: str) -> bool:
         row = db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
         return row is not None
+
+
+# Concurrent GRANTs on (or DROP OWNED of) the same table rewrite the same catalog row and the
+# loser fails with "tuple concurrently updated": Tessera's ACL changes take turns per database.
+_ACL_LOCK = int.from_bytes(b"tessera\x00", "big")
+
+
+def _serialise_acl_changes(db: psycopg.Connection) -> None:
+    db.execute("SELECT pg_advisory_xact_lock(%s)", (_ACL_LOCK,))
