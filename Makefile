@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 
-.PHONY: run test lint typecheck pytest bench bench-pki bench-ssh clean system-deps
+.PHONY: run test lint typecheck pytest bench bench-pki bench-ssh bench-secrets clean system-deps
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench-pki: $(STAMP_DEV)
 
 bench-ssh: $(STAMP_DEV)
 	$(BIN)/python bench/ssh/run.py
+
+bench-secrets: $(STAMP_DEV)
+	$(BIN)/python bench/secrets/kv.py
+	$(BIN)/python bench/secrets/dbcreds.py
+	$(BIN)/python bench/secrets/dbcreds.py --storage postgres
 
 clean:
 	rm -rf $(VENV) .tessera-dev .pytest_cache .mypy_cache .ruff_cache

@@ -122,14 +122,20 @@ def delete_metadata(path: str, p: PrincipalDep, c: ContainerDep) -> Response:
     return Response(status_code=204)
 
 
+LimitQ = Query(MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}.")
+CursorQ = Query(None, max_length=1024, description="From next_cursor.")
+
+
 @router.get("/list", response_model=KvListOut, summary="List the top-level keys")
+def list_root(
+    p: PrincipalDep, c: ContainerDep, limit: int = LimitQ, cursor: str | None = CursorQ
+) -> KvListOut:
+    return list_keys("", p, c, limit, cursor)
+
+
 @router.get("/list/{prefix:path}", response_model=KvListOut, summary="List keys under a prefix")
 def list_keys(
-    p: PrincipalDep,
-    c: ContainerDep,
-    prefix: str = "",
-    limit: int = Query(MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}."),
-    cursor: str | None = Query(None, max_length=1024, description="From next_cursor."),
+    prefix: str, p: PrincipalDep, c: ContainerDep, limit: int = LimitQ, cursor: str | None = CursorQ
 ) -> KvListOut:
     page = c.kv.list_keys(p, prefix, limit, cursor)
     return KvListOut(keys=list(page.keys), next_cursor=page.next_cursor)
