@@ -19,6 +19,8 @@ from tessera.core.clock import Clock, SystemClock
 from tessera.core.context import current_request
 from tessera.core.errors import TesseraError
 from tessera.core.randomness import Randomness, SystemRandomness
+from tessera.discovery.runner import DiscoveryRunner
+from tessera.discovery.service import DiscoveryService
 from tessera.inventory.service import InventoryService
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
@@ -58,6 +60,8 @@ class Container:
     leases: LeaseService
     database: DatabaseSecrets
     secrets_worker: SecretsWorker
+    discovery: DiscoveryService
+    discovery_runner: DiscoveryRunner
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -113,10 +117,11 @@ def build(
     )
     inventory.add_revoker(leases)
     database = DatabaseSecrets(db, clock, rng, barrier, policies, inventory, leases)
-    worker = SecretsWorker(leases, database, barrier, single_node=db.is_sqlite)
+    worker = SecretsWorker(leases, database, barrier, single_node=db.is_sqlite, clock=clock)
+    discovery = DiscoveryService(db, clock, rng, policies, inventory)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
-        ssh, ssh_revocations, kv, leases, database, worker,
+        ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
     )  # fmt: skip
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from tessera.app import Container
 from tessera.auth.models import Principal
 from tessera.core.clock import FakeClock, as_utc
-from tessera.core.errors import NotFound, PermissionDenied
+from tessera.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tessera.inventory.models import CredentialKind
 from tessera.secrets.database import DynamicCredentials
-from tessera.secrets.engines.memory import MemoryEngine
+from tessera.secrets.engines.memory import MemoryEngine, MemoryUser
 from tessera.secrets.errors import EngineError, EngineUnavailable, LeaseNotRenewable
 from tessera.secrets.leases import MAX_ATTEMPTS, LeaseState, lease_fingerprint
 from tessera.storage.models import CredentialRow
@@ -176,7 +176,7 @@ def test_crash_repair_revokes_pending_and_sweeps_orphans(env) -> None:
         assert row is not None
         row.state = LeaseState.PENDING.value
     mem.users["tdb_reader_orphan"] = mem.users[made.username].__class__(password="x" * 32)
-    assert c.leases.process_due(pending_grace=timedelta(0)) == 1
+    assert c.leases.process_due(pending_before=_clock.now() + timedelta(seconds=1)) == 1
     assert made.username not in mem.users
     assert c.database.sweep() == 1
     assert "tdb_reader_orphan" not in mem.users and "tessera_root" in mem.users
@@ -235,3 +235,76 @@ def test_policy_denies_without_revealing(env) -> None:
         c.leases.get(weak, "database/creds/reader/nope")
     with pytest.raises(NotFound):
         c.leases.get(p, "database/creds/reader/nope")
+
+
+# -- found in review ------------------------------------------------------------------------------
+def test_sweep_keeps_live_users_of_other_connections_on_the_same_server(env) -> None:
+    c, p, mem, _clock = env
+    c.database.write_connection(
+        p, "app2", {"plugin": "postgresql", "username": "tessera_root", "password": ROOT_PW}
+    )
+    made = c.database.creds(p, "reader")  # through "app"
+    c.database.sweep()  # sweeps "app" and "app2", which list the same server's users
+    assert made.username in mem.users
+
+
+def test_rotate_root_after_a_lost_promotion_applies_the_pending_password(env, monkeypatch) -> None:
+    c, p, mem, _clock = env
+    conns = c.database.connections
+    real = conns._promote_pending
+
+    def crash(*_args: object) -> None:
+        raise RuntimeError("crashed before the promotion committed")
+
+    monkeypatch.setattr(conns, "_promote_pending", crash)
+    with pytest.raises(RuntimeError):
+        c.database.rotate_root(p, "app")
+    monkeypatch.setattr(conns, "_promote_pending", real)
+    c.database.rotate_root(p, "app")  # must not replace the pending password the DB now holds
+    made = c.database.creds(p, "reader")
+    assert mem.login(made.username, made.password)
+
+
+def test_lease_revoked_during_create_does_not_hand_out_credentials(env) -> None:
+    c, p, mem, clock = env
+    real = mem.create_user
+
+    def slow(conn, req) -> None:  # type: ignore[no-untyped-def]
+        c.leases.process_due(pending_before=clock.now() + timedelta(seconds=1))
+        real(conn, req)
+
+    mem.create_user = slow  # type: ignore[method-assign]
+    with pytest.raises(Conflict):
+        c.database.creds(p, "reader")
+    assert [u for u in mem.users if u.startswith("tdb_")] == []
+
+
+def test_bad_templates_and_grants_are_refused_when_the_role_is_written(env) -> None:
+    c, p, _mem, _clock = env
+    grants = [{"privileges": ["SELECT"], "on": "public.items"}]
+    bad = [
+        {"connection": "app", "grants": grants, "revocation_statements": ['DROP "{{username}}"']},
+        {"connection": "app", "grants": grants, "creation_statements": ["CREATE {{name}}"]},
+        {"connection": "app", "grants": [{"privileges": ["DROP"], "on": "public.items"}]},
+        {"connection": "app", "creation_statements": ["CREATE ROLE {{evil}}"]},
+    ]
+    for doc in bad:
+        with pytest.raises(InvalidRequest):
+            c.database.write_role(p, "bad", doc)
+
+
+def test_static_role_user_with_tessera_prefix_is_refused(env) -> None:
+    c, p, mem, _clock = env
+    mem.users["tdb_app"] = MemoryUser(password="x" * 32)
+    with pytest.raises(InvalidRequest):
+        c.database.write_static_role(p, "svc", {"connection": "app", "username": "tdb_app"})
+
+
+def test_revoke_does_not_take_over_a_revocation_in_progress(env) -> None:
+    c, p, mem, _clock = env
+    made = c.database.creds(p, "reader")
+    claim = c.leases._claim(made.lease.id, True, _clock.now())  # another node is revoking
+    assert claim is not None
+    lease = c.leases.revoke(p, made.lease.id)
+    assert lease.state is LeaseState.REVOKING  # left to the claim holder
+    assert made.username in mem.users

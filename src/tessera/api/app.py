@@ -9,7 +9,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tessera import __version__
 from tessera.api import errors
 from tessera.api.middleware import GateMiddleware, Metrics
-from tessera.api.routers import database, identities, kv, pki, pki_public, ssh, sys, tokens
+from tessera.api.routers import (
+    database,
+    discovery,
+    identities,
+    kv,
+    pki,
+    pki_public,
+    ssh,
+    sys,
+    tokens,
+)
 from tessera.app import Container
 
 
@@ -31,6 +41,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(kv.router)
     app.include_router(database.router)
     app.include_router(database.leases)
+    app.include_router(discovery.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

@@ -13,7 +13,9 @@ from rich import progress as rp
 from rich.table import Table
 from rich.text import Text
 
+from tessera.cli.common import AddrOpt
 from tessera.cli.output import Output, OutputOpt, console, emit, err_console, fail
+from tessera.cli.scan_upload import UploadOpt, upload
 from tessera.core.errors import TesseraError
 from tessera.discovery.files import (
     DEFAULT_MAX_FILE_SIZE,
@@ -41,16 +43,22 @@ def command(
     password_file: Path | None = PasswordFileOpt,
     output: Output = OutputOpt,
     max_file_size: int = MaxSizeOpt,
+    send: bool = UploadOpt,
+    addr: str | None = AddrOpt,
 ) -> None:
     """Find X.509 certificates, private keys (PEM, DER, PKCS#12, OpenSSH) and SSH public keys
     (authorized_keys, known_hosts, *.pub). Private key material is never printed."""
     passwords = read_passwords(password_file) if password_file else ()
+    if send:
+        paths = [p.absolute() for p in paths]  # the inventory names places absolutely
     try:
         request = FileScanRequest(tuple(str(p) for p in paths), passwords, max_file_size)
     except TesseraError as exc:
         raise fail(exc.detail) from None
     with _progress() as bar:
         result = scan_files(request, bar)
+    if send:
+        upload("files", [str(p) for p in paths], result.credentials, result.errors, addr)
     if output is Output.json:
         emit(result_document(result), output)
         return

@@ -27,7 +27,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from tessera.cli.common import AddrOpt
 from tessera.cli.output import console, err_console, fail
+from tessera.cli.scan_upload import UploadOpt, absolute_file_locations, upload
 from tessera.core.errors import TesseraError
 from tessera.core.randomness import SystemRandomness
 from tessera.discovery import models as discovery
@@ -46,6 +48,7 @@ from tessera.discovery.secrets import (
     to_sarif,
     write_baseline,
 )
+from tessera.discovery.secrets.report import to_inventory
 
 USAGE_ERROR = 2
 
@@ -81,8 +84,12 @@ def command(
         "--key-file",
         help="Fingerprint key file (default: $TESSERA_SCAN_KEY, else ~/.config/tessera/scan.key).",
     ),
+    send: bool = UploadOpt,
+    addr: str | None = AddrOpt,
 ) -> None:
     """Find leaked secrets (tokens, keys, passwords) in files or git history."""
+    if send:
+        path = path.resolve()  # the inventory names places absolutely
     try:
         ruleset = load_ruleset(rules, builtin=not no_builtin)
         accepted = read_baseline(baseline) if baseline else frozenset()
@@ -103,6 +110,10 @@ def command(
     except TesseraError as exc:
         raise fail(exc.detail, USAGE_ERROR) from None
     _render(report, output, path, ruleset)
+    if send:
+        found = absolute_file_locations(to_inventory(report), str(path))
+        scope = [f"{path}@"] if git else [str(path)]
+        upload("secrets", scope, found, report.errors, addr)
     if report.findings and new_baseline is None:
         raise typer.Exit(exit_code)
 

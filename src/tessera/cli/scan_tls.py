@@ -12,9 +12,13 @@ from rich import progress as rp
 from rich.table import Table
 from rich.text import Text
 
+from tessera.cli.common import AddrOpt
 from tessera.cli.output import Output, OutputOpt, console, emit, err_console, fail
+from tessera.cli.scan_upload import UploadOpt, upload
 from tessera.core.errors import TesseraError
 from tessera.discovery.models import Progress
+from tessera.discovery.runner import with_endpoint_flags
+from tessera.discovery.service import MAX_SCOPE
 from tessera.discovery.tls import TlsScanReport, TlsScanRequest, report_json, scan_tls
 from tessera.discovery.tls_checks import load_trust
 from tessera.discovery.tls_targets import MAX_ENDPOINTS, expand_targets, parse_ports, read_targets
@@ -53,6 +57,8 @@ def command(
     system_ca: bool = SystemCaOpt,
     targets_file: Path | None = TargetsFileOpt,
     output: Output = OutputOpt,
+    send: bool = UploadOpt,
+    addr: str | None = AddrOpt,
 ) -> None:
     """Fetch every endpoint's full certificate chain (unverified) and flag expiry, self-signed,
     untrusted, hostname mismatch, incomplete chains, weak keys and weak signatures."""
@@ -67,6 +73,9 @@ def command(
         raise fail(exc.detail) from None
     with _progress() as bar:
         report = scan_tls(request, bar)
+    if send:
+        scope = [e.label for e in endpoints] if len(endpoints) <= MAX_SCOPE else []
+        upload("tls", scope, with_endpoint_flags(report), report.errors, addr)
     if output is Output.json:
         emit(report_json(report), output)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from urllib.parse import quote
 
@@ -44,9 +45,8 @@ def config_write(
     port: int | None = typer.Option(None, "--port"),
     database: str = typer.Option("", "--database"),
     username: str = typer.Option(..., "--username"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password."),
-    password_env: str | None = typer.Option(
-        None, envvar="TESSERA_DB_PASSWORD", help="Password (env TESSERA_DB_PASSWORD)."
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from stdin (else TESSERA_DB_PASSWORD)."
     ),
     allowed_role: list[str] = typer.Option(["*"], "--allowed-role"),
     no_verify: bool = typer.Option(False, "--no-verify", help="Save without logging in."),
@@ -54,7 +54,9 @@ def config_write(
     output: Output = OutputOpt,
 ) -> None:
     """Create or replace a connection (the login Tessera creates and drops users with)."""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else (password_env or "")
+    # never an argument: argv shows in `ps` and shell history
+    env = os.environ.get("TESSERA_DB_PASSWORD", "")
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else env
     body = DbConnectionIn(
         plugin=plugin, host=host, port=port, database=database, username=username,
         password=password, allowed_roles=allowed_role, verify=not no_verify,

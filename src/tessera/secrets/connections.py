@@ -123,14 +123,20 @@ class Connections:
                 row.root_rotated_at = row.updated_at = self._clock.now()
 
     def rotate_root(self, name: str) -> ConnectionInfo:
-        """New root password only Tessera knows: pending (committed) → ALTER → promoted."""
-        password = new_password(self._rng)
+        """New root password only Tessera knows: pending (committed) → ALTER → promoted.
+        A pending password left by an interrupted rotation is applied again, never replaced:
+        the database may already hold it."""
         with self._db.session(write=True) as s:
-            row = self.row(s, name)
-            row.pending_password = self.seal(name, "pending_password", password)
+            row = s.get(DbConnectionRow, name, with_for_update=True)
+            if row is None:
+                raise NotFound(f"database connection {name!r} does not exist")
+            if row.pending_password is None:
+                row.pending_password = self.seal(name, "pending_password", new_password(self._rng))
             pending = row.pending_password
             username = row.username
-        self.run(name, lambda e, c: e.rotate_password(c, RotatePassword(username, password)))
+        password = self._barrier.decrypt(_aad(name, "pending_password"), pending).decode()
+        req = RotatePassword(username, password)
+        self.run(name, lambda e, c: e.rotate_password(c, req))
         self._promote_pending(name, pending)
         with self._db.session() as s:
             return info(self.row(s, name))

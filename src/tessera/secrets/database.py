@@ -251,7 +251,7 @@ class DatabaseSecrets:
             self._undo_create(lease_id)
             raise
         with self._db.session(write=True) as s:
-            s.execute(
+            activated = s.execute(
                 update(LeaseRow)
                 .where(LeaseRow.id == lease_id, LeaseRow.state == LeaseState.PENDING.value)
                 .values(state=LeaseState.ACTIVE.value)
@@ -259,7 +259,18 @@ class DatabaseSecrets:
             row = s.get(LeaseRow, lease_id)
             assert row is not None
             lease = to_lease(row)
+        if not getattr(activated, "rowcount", 0):
+            # revoked while being created (its token died, or a repair took it for
+            # interrupted): the user must not outlive it
+            self._drop_quietly(lease)
+            raise Conflict("the lease was revoked while its credentials were being created")
         return DynamicCredentials(lease, username, password)
+
+    def _drop_quietly(self, lease: Lease) -> None:
+        try:
+            self.revoke_lease(lease)
+        except TesseraError as exc:  # the sweep drops it later: its lease is not live
+            log.warning("dropping the user of revoked lease %s failed: %s", lease.id, exc.detail)
 
     def _record_intent(
         self, p: Principal, lease_id: str, role_name: str, role: DynamicRole, username: str,
@@ -359,7 +370,7 @@ class DatabaseSecrets:
         leaves the pending one, which the next rotation applies again before promoting."""
         now = self._clock.now()
         with self._db.session(write=True) as s:
-            row = s.get(DbRoleRow, name)
+            row = s.get(DbRoleRow, name, with_for_update=True)
             if row is None or row.kind != "static":
                 raise NotFound(f"static role {name!r} does not exist")
             role = StaticRole.from_document(row.document)
@@ -432,7 +443,7 @@ class DatabaseSecrets:
         for name in self.connections.names():
             try:
                 users = self.connections.run(name, lambda e, c: e.list_users(c, USER_PREFIX))
-                live = self._leases.live_usernames(name)
+                live = self._leases.live_usernames()
                 for user in sorted(set(users) - live):
                     self._drop(name, RevokeUser(user))
                     dropped += 1

@@ -10,6 +10,13 @@ from typing import Any
 
 from tessera.core.documents import duration, string_list
 from tessera.core.errors import InvalidRequest
+from tessera.secrets.engines.common import (
+    CREATE_PLACEHOLDERS,
+    REVOKE_PLACEHOLDERS,
+    check_templates,
+    check_username,
+    parse_grants,
+)
 from tessera.secrets.ports import Connection, Grant
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,127}")
@@ -158,12 +165,16 @@ class DynamicRole:
             raise InvalidRequest("renewable must be true or false")
         grants = _grants(doc)
         creation = _statements(doc, "creation_statements")
+        revocation = _statements(doc, "revocation_statements")
         if not grants and not creation:
             raise InvalidRequest("a role needs grants or creation_statements")
-        return cls(
-            connection, default_ttl, max_ttl, renewable, grants, creation,
-            _statements(doc, "revocation_statements"),
-        )  # fmt: skip
+        if grants and creation:
+            raise InvalidRequest("give grants or creation_statements, not both")
+        # the engine's own checks, now: a bad template must fail here, not at every revoke
+        parse_grants(grants)
+        check_templates(creation, CREATE_PLACEHOLDERS)
+        check_templates(revocation, REVOKE_PLACEHOLDERS)
+        return cls(connection, default_ttl, max_ttl, renewable, grants, creation, revocation)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -192,6 +203,12 @@ class StaticRole:
         username = doc.get("username")
         if not isinstance(username, str) or DB_USER_RE.fullmatch(username) is None:
             raise InvalidRequest("username must be 1-63 characters of letters, digits, _ . @ -")
+        if username.startswith(USER_PREFIX):
+            raise InvalidRequest(
+                f"a static role's user must not start with {USER_PREFIX!r}: the orphan sweep "
+                "drops such users"
+            )
+        check_username(username)
         period = duration(doc, "rotation_period", timedelta(days=1), timedelta(seconds=5))
         return cls(connection, username, period)
 

@@ -70,6 +70,20 @@ class Lease:
     identity_id: str | None
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A revocation this caller owns until `until` (the lease row's next_attempt_at)."""
+
+    lease: Lease
+    until: datetime
+
+
+def _holds(claim: _Claim) -> ColumnElement[bool]:
+    return and_(
+        LeaseRow.state == LeaseState.REVOKING.value, LeaseRow.next_attempt_at == claim.until
+    )
+
+
 class LeaseBackend(Protocol):
     """The engine side of a lease: make its credential last longer, or destroy it."""
 
@@ -162,8 +176,10 @@ class LeaseService:
             if row is None:
                 raise NotFound("no such lease")
             lease = to_lease(row)
-        if lease.state is not LeaseState.ACTIVE or lease.expires_at <= now:
+        if lease.state is not LeaseState.ACTIVE:
             raise LeaseNotRenewable(f"lease is {lease.state.value}, not active")
+        if lease.expires_at <= now:
+            raise LeaseNotRenewable("lease has expired")
         if not lease.renewable:
             raise LeaseNotRenewable("this lease is not renewable")
         if increment is not None and increment <= timedelta(0):
@@ -231,7 +247,7 @@ class LeaseService:
         return int(getattr(result, "rowcount", 0) or 0)
 
     # -- the worker's step -----------------------------------------------------------------
-    def _due(self, now: datetime, pending_grace: timedelta) -> ColumnElement[bool]:
+    def _due(self, now: datetime, pending_before: datetime) -> ColumnElement[bool]:
         dead_tokens = select(TokenRow.accessor).where(
             or_(TokenRow.revoked_at.is_not(None), TokenRow.expires_at <= now)
         )
@@ -240,7 +256,7 @@ class LeaseService:
             and_(LeaseRow.state == LeaseState.REVOKING.value, LeaseRow.next_attempt_at <= now),
             and_(
                 LeaseRow.state == LeaseState.PENDING.value,
-                LeaseRow.issued_at <= now - pending_grace,
+                LeaseRow.issued_at < pending_before,
             ),
             and_(
                 LeaseRow.state == LeaseState.ACTIVE.value,
@@ -248,56 +264,69 @@ class LeaseService:
             ),
         )
 
-    def process_due(self, limit: int = 200, pending_grace: timedelta = PENDING_GRACE) -> int:
-        """Claim and revoke leases that are due; returns how many this call revoked."""
+    def process_due(self, limit: int = 200, pending_before: datetime | None = None) -> int:
+        """Claim and revoke leases that are due; returns how many this call revoked. A pending
+        lease is taken for interrupted when issued before `pending_before` (default: older
+        than PENDING_GRACE; a single node passes its own start time)."""
         now = self._clock.now()
+        before = pending_before or now - PENDING_GRACE
         with self._db.session() as s:
             ids = list(
                 s.scalars(
                     select(LeaseRow.id)
-                    .where(self._due(now, pending_grace))
+                    .where(self._due(now, before))
                     .order_by(LeaseRow.expires_at)
                     .limit(limit)
                 )
             )
-        return sum(self._attempt(i, pending_grace=pending_grace) for i in ids)
+        return sum(self._attempt(i, pending_before=before) for i in ids)
 
-    def _claim(self, lease_id: str, force: bool, pending_grace: timedelta) -> Lease | None:
-        """Compare-and-set the lease to `revoking` with a claim deadline; None if not ours."""
+    def _claim(self, lease_id: str, force: bool, pending_before: datetime) -> _Claim | None:
+        """Compare-and-set the lease to `revoking` with a claim deadline; None if not ours.
+        `force` (an explicit revoke) takes any live lease except one another caller is
+        revoking right now (its claim has not lapsed)."""
         now = self._clock.now()
-        cond = LeaseRow.state.in_(LIVE) if force else self._due(now, pending_grace)
+        if force:
+            cond = or_(
+                LeaseRow.state.in_((LeaseState.PENDING.value, LeaseState.ACTIVE.value)),
+                and_(LeaseRow.state == LeaseState.REVOKING.value, LeaseRow.next_attempt_at <= now),
+            )
+        else:
+            cond = self._due(now, pending_before)
+        until = now + CLAIM_HOLD
         with self._db.session(write=True) as s:
             result = s.execute(
                 update(LeaseRow)
                 .where(LeaseRow.id == lease_id, cond)
-                .values(state=LeaseState.REVOKING.value, next_attempt_at=now + CLAIM_HOLD)
+                .values(state=LeaseState.REVOKING.value, next_attempt_at=until)
             )
             if not getattr(result, "rowcount", 0):
                 return None
             row = s.get(LeaseRow, lease_id)
             assert row is not None
-            return to_lease(row)
+            return _Claim(to_lease(row), until)
 
     def _attempt(
-        self, lease_id: str, *, force: bool = False, pending_grace: timedelta = PENDING_GRACE
+        self, lease_id: str, *, force: bool = False, pending_before: datetime | None = None
     ) -> bool:
-        lease = self._claim(lease_id, force, pending_grace)
-        if lease is None:
+        claim = self._claim(lease_id, force, pending_before or self._clock.now() - PENDING_GRACE)
+        if claim is None:
             return False
+        lease = claim.lease
         try:
             self._backend(lease).revoke_lease(lease)
         except TesseraError as exc:
-            self._failed(lease, exc.detail)
+            self._failed(claim, exc.detail)
             return False
         except Exception as exc:  # an engine bug must not stop the worker; retried later
             log.exception("revoking lease %s failed", lease.id)
-            self._failed(lease, type(exc).__name__)
+            self._failed(claim, type(exc).__name__)
             return False
         now = self._clock.now()
         with self._db.session(write=True) as s:
             s.execute(
                 update(LeaseRow)
-                .where(LeaseRow.id == lease.id)
+                .where(LeaseRow.id == lease.id, _holds(claim))
                 .values(
                     state=LeaseState.REVOKED.value,
                     revoked_at=now,
@@ -313,16 +342,17 @@ class LeaseService:
             )
         return True
 
-    def _failed(self, lease: Lease, error: str) -> None:
+    def _failed(self, claim: _Claim, error: str) -> None:
+        lease = claim.lease
         attempts = lease.attempts + 1
         now = self._clock.now()
         final = attempts >= MAX_ATTEMPTS
         state = LeaseState.IRREVOCABLE if final else LeaseState.REVOKING
         delay = timedelta(seconds=min(2**attempts, 300))
         with self._db.session(write=True) as s:
-            s.execute(
+            held = s.execute(
                 update(LeaseRow)
-                .where(LeaseRow.id == lease.id)
+                .where(LeaseRow.id == lease.id, _holds(claim))
                 .values(
                     state=state.value,
                     attempts=attempts,
@@ -330,6 +360,8 @@ class LeaseService:
                     next_attempt_at=None if final else now + delay,
                 )
             )
+            if not getattr(held, "rowcount", 0):
+                return  # someone else finished or took over this revocation meanwhile
             if final:
                 cred = s.get(CredentialRow, self._credential_id(s, lease.id))
                 if cred is not None:
@@ -342,17 +374,11 @@ class LeaseService:
     def _credential_id(s: Session, lease_id: str) -> str:
         return str(s.scalar(select(LeaseRow.credential_id).where(LeaseRow.id == lease_id)))
 
-    def live_usernames(self, connection: str) -> set[str]:
-        """Database users that a live lease still accounts for (the sweep keeps these)."""
+    def live_usernames(self) -> set[str]:
+        """Database users that a live lease accounts for, on any connection: user lists are
+        per database server, and several connections may share one (the sweep keeps these)."""
         with self._db.session() as s:
-            return set(
-                s.scalars(
-                    select(LeaseRow.username).where(
-                        LeaseRow.connection == connection,
-                        LeaseRow.state.in_(LIVE),
-                    )
-                )
-            )
+            return set(s.scalars(select(LeaseRow.username).where(LeaseRow.state.in_(LIVE))))
 
     def _backend(self, lease: Lease) -> LeaseBackend:
         backend = self._backends.get(lease.engine)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
 
 from tessera.barrier.service import Barrier
+from tessera.core.clock import Clock
 from tessera.secrets.database import DatabaseSecrets
-from tessera.secrets.leases import PENDING_GRACE, LeaseService
+from tessera.secrets.leases import LeaseService
 
 log = logging.getLogger("tessera.secrets.worker")
 SWEEP_EVERY = 300  # ticks
@@ -26,6 +26,7 @@ class SecretsWorker:
         database: DatabaseSecrets,
         barrier: Barrier,
         single_node: bool,
+        clock: Clock,
         interval: float = 1.0,
     ) -> None:
         self._leases = leases
@@ -37,6 +38,8 @@ class SecretsWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ticks = 0
+        self._repaired = False
+        self._started = clock.now()
         leases.wake = self._wake.set
 
     def start(self) -> None:
@@ -60,11 +63,13 @@ class SecretsWorker:
             self._wake.clear()
 
     def run_once(self) -> None:
-        """One pass. The first one (and every SWEEP_EVERY-th) also sweeps orphaned users."""
-        first = self._ticks == 0
+        """One pass. Until one pass has completed, each is a start-up pass: it takes every
+        lease pending since before this process started for interrupted (single node) and
+        sweeps orphaned users; so does every SWEEP_EVERY-th pass."""
+        first = not self._repaired
         self._ticks += 1
-        grace = timedelta(0) if (first and self._single_node) else PENDING_GRACE
-        revoked = self._leases.process_due(pending_grace=grace)
+        before = self._started if (first and self._single_node) else None
+        revoked = self._leases.process_due(pending_before=before)
         if revoked:
             log.info("revoked %d leases", revoked)
         if first or self._ticks % 10 == 0:
@@ -73,3 +78,4 @@ class SecretsWorker:
             dropped = self._database.sweep()
             if dropped:
                 log.warning("dropped %d database users without a live lease", dropped)
+        self._repaired = True
