@@ -7,7 +7,7 @@ this node clears the cache at once, and other nodes drop their entries within `c
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -221,6 +221,39 @@ class TokenService:
                 meta,
                 int(ttl.total_seconds()),
             )
+
+    def create_for_login(
+        self,
+        method: str,
+        identity: str | None,
+        policies: Sequence[str],
+        ttl: timedelta,
+        max_ttl: timedelta,
+        meta: Mapping[str, str] | None = None,
+        renewable: bool = True,
+    ) -> CreatedToken:
+        """A token for a machine that proved itself through an auth method (it has no parent
+        token): the method's role decides policies (never `root`) and lifetime, and binds it
+        to the role's identity. Authorisation is the proof itself, checked by the caller."""
+        names = tuple(dict.fromkeys(validate_policy_name(n, allow_reserved=True) for n in policies))
+        if "root" in names:
+            raise InvalidRequest("an auth method cannot grant the root policy")
+        if "default" not in names:
+            names = (*names, "default")
+        ttl, max_ttl = positive(ttl, "ttl"), positive(max_ttl, "max_ttl")
+        cap = min(max_ttl, self._limits.max_ttl)
+        now = self._clock.now()
+        display = check_display(f"{method}-{identity or 'anonymous'}"[:128])
+        with self._db.session(write=True) as s:
+            binding = None if identity is None else self._inventory.bind_identity(s, identity)
+            for name in names:
+                if not self._policies.exists(s, name):
+                    raise InvalidRequest(f"no policy named {name!r}")
+            return self._insert(
+                s, None, names, now + min(ttl, cap), now + cap, display, renewable, binding,
+                check_meta(dict(meta or {}) | {"auth_method": method}),
+                int(min(ttl, cap).total_seconds()),
+            )  # fmt: skip
 
     def _child_policies(self, principal: Principal, req: CreateTokenRequest) -> tuple[str, ...]:
         requested = tuple(
