@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from tessera.apikeys import ApiKeyLimits
+from tessera.apikeys.service import ApiKeyService
 from tessera.audit import Auditor, FileSink, StreamSink
 from tessera.audit.sinks import AuditSink
 from tessera.auth.service import TokenLimits, TokenService
@@ -62,6 +64,7 @@ class Container:
     secrets_worker: SecretsWorker
     discovery: DiscoveryService
     discovery_runner: DiscoveryRunner
+    apikeys: ApiKeyService
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -70,8 +73,10 @@ class Container:
             repair_intents(self.db, self.clock, older_than=timedelta(0))
         self.pki.scheduler.start()
         self.secrets_worker.start()
+        self.apikeys.start()
 
     def close(self) -> None:
+        self.apikeys.stop()
         self.secrets_worker.stop()
         self.pki.scheduler.stop()
         self.db.dispose()
@@ -119,9 +124,16 @@ def build(
     database = DatabaseSecrets(db, clock, rng, barrier, policies, inventory, leases)
     worker = SecretsWorker(leases, database, barrier, single_node=db.is_sqlite, clock=clock)
     discovery = DiscoveryService(db, clock, rng, policies, inventory)
+    apikeys = ApiKeyService(
+        db, clock, rng, barrier, policies, inventory,
+        ApiKeyLimits(cache_ttl=settings.token_cache_ttl),
+    )  # fmt: skip
+    inventory.add_revoker(apikeys)
+    barrier.add_listener(apikeys.on_unseal, apikeys.on_seal)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
+        apikeys,
     )  # fmt: skip
 
 

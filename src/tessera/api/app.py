@@ -10,6 +10,7 @@ from tessera import __version__
 from tessera.api import errors
 from tessera.api.middleware import GateMiddleware, Metrics
 from tessera.api.routers import (
+    apikeys,
     database,
     discovery,
     identities,
@@ -34,6 +35,7 @@ def create_app(container: Container) -> FastAPI:
     errors.install(app)
     app.include_router(sys.router)
     app.include_router(tokens.router)
+    app.include_router(apikeys.router)
     app.include_router(identities.router)
     app.include_router(pki.router)
     app.include_router(pki_public.router)

@@ -9,7 +9,17 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from tessera.cli import identities, operator, pki, policies, scan, secrets, ssh, tokens
+from tessera.cli import (
+    apikeys,
+    identities,
+    operator,
+    pki,
+    policies,
+    scan,
+    secrets,
+    ssh,
+    tokens,
+)
 from tessera.cli.client import TOKEN_FILE, ClientError, TesseraClient, default_addr
 from tessera.cli.output import console, fail
 from tessera.config import DEFAULT_LISTEN, Settings
@@ -29,6 +39,7 @@ app.add_typer(pki.app, name="pki")
 app.add_typer(ssh.app, name="ssh")
 app.add_typer(scan.app, name="scan")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(apikeys.app, name="apikey")
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 
+from tessera.apikeys import format as apikey_format
 from tessera.auth import tokens
 from tessera.discovery.secrets.models import Allowlist, Rule, Severity
 from tessera.discovery.secrets.ruledef import PLACEHOLDERS, define
@@ -56,6 +57,8 @@ def _uri(rule_id: str, schemes: str, keywords: tuple[str, ...], example: str) ->
 
 
 _TOKEN = tokens.generate_token(_Zeros())
+_API_KEY = apikey_format.generate(_Zeros()).key
+_BAD_API_KEY = _API_KEY[:-1] + ("1" if _API_KEY[-1] != "1" else "2")
 _BAD_TOKEN = _TOKEN[:-1] + ("1" if _TOKEN[-1] != "1" else "2")
 
 # fmt: off
@@ -70,8 +73,9 @@ RULES = (
         "ta" "cc_" + "0" * 22, "tacc_short", severity=LOW,
     ),
     define(
-        "tessera-api-key", "Tessera API key", r"\b(tsk_[0-9A-Za-z]{32,64})\b", ("tsk_",),
-        "ts" "k_" + EX * 5, "tsk_short",
+        "tessera-api-key", "Tessera API key", r"\b(tsk_[0-9A-Za-z]{50})\b", ("tsk_",),
+        "TESSERA_API_KEY=" + _API_KEY, "TESSERA_API_KEY=" + _BAD_API_KEY, severity=CRIT,
+        validate=apikey_format.well_formed,
     ),
     _pem("private-key-rsa", "RSA PRIVATE KEY", "RSA private key (PEM)"),
     _pem("private-key-ec", "EC PRIVATE KEY", "EC private key (PEM)"),

@@ -1,0 +1,50 @@
+"""What API keys need from the barrier, policy and the inventory (narrow on purpose)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from tessera.auth.models import Principal
+from tessera.inventory.models import CredentialStatus, RecordCredential
+from tessera.policy.models import Capability, Decision
+
+
+class KeySource(Protocol):
+    """Supplies the HMAC key API keys are hashed with (kept behind the barrier)."""
+
+    def system_secret(self, name: str, size: int = 32) -> bytes: ...
+
+
+class Authorizer(Protocol):
+    """Policy decisions; `authorize` raises PermissionDenied, `permits` only answers."""
+
+    def authorize(
+        self, principal: Principal, path: str, capability: Capability, *, sudo: bool = False
+    ) -> Decision: ...
+
+    def permits(self, principal: Principal, path: str, capability: Capability) -> bool: ...
+
+
+class InventoryPort(Protocol):
+    """Every key is an inventory credential: recorded at creation, updated on change."""
+
+    def record(self, session: Session, rec: RecordCredential) -> str: ...
+
+    def set_status(
+        self,
+        session: Session,
+        kind_fingerprints: list[tuple[str, str]],
+        status: CredentialStatus,
+        now: datetime,
+    ) -> None: ...
+
+    def set_not_after(
+        self, session: Session, kind: str, fingerprint: str, not_after: datetime | None
+    ) -> None: ...
+
+    def bind_identity(self, session: Session, name: str) -> tuple[str, str]:
+        """(id, owner) of an active identity, locked against a concurrent decommission."""
+        ...
