@@ -31,7 +31,7 @@ typecheck: $(STAMP_DEV)
 
 # Debian tools the tests drive as real clients (command:package); installed when absent
 # (CI runs as root).
-SYSTEM_TOOLS := openssl:openssl ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server git:git
+SYSTEM_TOOLS := openssl:openssl ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server git:git /usr/sbin/nginx:nginx
 system-deps:
 	@for pair in $(SYSTEM_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
