@@ -13,6 +13,7 @@ from tessera.apikeys import ApiKeyLimits
 from tessera.apikeys.service import ApiKeyService
 from tessera.audit import Auditor, FileSink, StreamSink
 from tessera.audit.sinks import AuditSink
+from tessera.auth.methods import AuthMethods, build_auth_methods
 from tessera.auth.service import TokenLimits, TokenService
 from tessera.barrier.operations import OperatorService
 from tessera.barrier.service import Barrier
@@ -65,6 +66,7 @@ class Container:
     discovery: DiscoveryService
     discovery_runner: DiscoveryRunner
     apikeys: ApiKeyService
+    auth_methods: AuthMethods
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -130,10 +132,12 @@ def build(
     )  # fmt: skip
     inventory.add_revoker(apikeys)
     barrier.add_listener(apikeys.on_unseal, apikeys.on_seal)
+    auth_methods = build_auth_methods(db, clock, rng, barrier, policies, inventory, tokens)
+    barrier.add_listener(auth_methods.on_unseal, auth_methods.on_seal)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
-        apikeys,
+        apikeys, auth_methods,
     )  # fmt: skip
 
 

@@ -316,5 +316,6 @@ class SshCertificateRow(Base):
 
 # Tables of other domains register on the same metadata (imported for Alembic and create_all).
 from tessera.storage import models_apikeys as _apikeys  # noqa: E402, F401
+from tessera.storage import models_auth as _auth  # noqa: E402, F401
 from tessera.storage import models_discovery as _discovery  # noqa: E402, F401
 from tessera.storage import models_secrets as _secrets  # noqa: E402, F401
