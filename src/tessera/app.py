@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,9 +26,12 @@ from tessera.core.randomness import Randomness, SystemRandomness
 from tessera.discovery.runner import DiscoveryRunner
 from tessera.discovery.service import DiscoveryService
 from tessera.inventory.service import InventoryService
+from tessera.lifecycle.renewals import RenewalScheduler
+from tessera.lifecycle.worker import LifecycleWorker
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
+from tessera.posture.findings import FindingStore
 from tessera.secrets.database import DatabaseSecrets
 from tessera.secrets.kv import KvService
 from tessera.secrets.leases import Lease, LeaseService
@@ -67,6 +71,9 @@ class Container:
     discovery_runner: DiscoveryRunner
     apikeys: ApiKeyService
     auth_methods: AuthMethods
+    findings: FindingStore
+    renewals: RenewalScheduler
+    lifecycle: LifecycleWorker
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -76,8 +83,10 @@ class Container:
         self.pki.scheduler.start()
         self.secrets_worker.start()
         self.apikeys.start()
+        self.lifecycle.start()
 
     def close(self) -> None:
+        self.lifecycle.stop()
         self.apikeys.stop()
         self.secrets_worker.stop()
         self.pki.scheduler.stop()
@@ -134,10 +143,13 @@ def build(
     barrier.add_listener(apikeys.on_unseal, apikeys.on_seal)
     auth_methods = build_auth_methods(db, clock, rng, barrier, policies, inventory, tokens)
     barrier.add_listener(auth_methods.on_unseal, auth_methods.on_seal)
+    findings = FindingStore(db, clock, rng)
+    node = f"{socket.gethostname()}:{os.getpid()}"
+    renewals = RenewalScheduler(db, clock, rng, pki.issuance, findings, node)
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
-        apikeys, auth_methods,
+        apikeys, auth_methods, findings, renewals, LifecycleWorker(renewals, barrier),
     )  # fmt: skip
 
 

@@ -319,11 +319,30 @@ class CredentialOut(BaseModel):
         default_factory=list,
         description="Where it was issued or found; empty in list responses.",
     )
+    key_type: str | None = Field(
+        default=None,
+        description="Public-key family: rsa, ec, ed25519, ed448, dsa, …; null = none or unknown.",
+    )
+    key_bits: int | None = Field(default=None, description="Key size in bits; null = unknown.")
+    signature_algorithm: str | None = Field(
+        default=None,
+        description="Signature algorithm of a certificate, e.g. 'rsa-with-sha256', "
+        "'ecdsa-with-sha256', 'ed25519'; null = none.",
+    )
+
+
+class CredentialOwnerIn(Strict):
+    """A new accountable owner for one credential."""
+
+    owner: str = Field(
+        description="Team or person, 1-255 printable characters (validated as identities' owners)."
+    )
 
 
 class CredentialPageOut(BaseModel):
-    """One page of credentials, ordered by id. Credentials the caller may not read are left out,
-    so a page can hold fewer than `limit` items, even none, and still have a next page."""
+    """One page of credentials, ordered by id (or by expiry with `sort=expiry`). Credentials
+    the caller may not read are left out, so a page can hold fewer than `limit` items, even
+    none, and still have a next page."""
 
     items: list[CredentialOut] = Field(description="The credentials on this page.")
     next_cursor: str | None = Field(

@@ -166,6 +166,12 @@ class ProfileIO(Strict):
         "server", description="'server', 'client', 'server_and_client' or 'code_signing'."
     )
     subject: SubjectIO = Field(default_factory=SubjectIO, description="DN attributes added.")
+    auto_renew: bool = Field(
+        False, description="The scheduler re-certifies the same public key at `renew_at`."
+    )
+    renew_at: float = Field(
+        2 / 3, gt=0, lt=1, description="Fraction of a certificate's lifetime when it is renewed."
+    )
 
     def document(self) -> dict[str, Any]:
         doc = self.model_dump(exclude_none=True)

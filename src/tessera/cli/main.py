@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
@@ -25,6 +26,9 @@ from tessera.cli.client import TOKEN_FILE, ClientError, TesseraClient, default_a
 from tessera.cli.output import console, fail
 from tessera.config import DEFAULT_LISTEN, Settings
 from tessera.core.errors import TesseraError
+
+if TYPE_CHECKING:
+    from tessera.app import Container, StartupReport
 
 app = typer.Typer(
     help="Tessera: machine identity management.",
@@ -86,10 +90,8 @@ def server(
 ) -> None:
     """Run the Tessera server."""
     import uvicorn
-    from sqlalchemy.exc import SQLAlchemyError
 
     from tessera.api import create_app
-    from tessera.app import build, startup
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -118,17 +120,7 @@ def server(
             f"certificates will name http://{host}:{port} for CRL and OCSP. Set --public-url.",
             highlight=False,
         )
-    try:
-        container = build(settings)
-        report = startup(container)
-    except TesseraError as exc:
-        raise fail(exc.detail) from None
-    except OSError as exc:
-        raise fail(f"cannot use {exc.filename or data_dir}: {exc.strerror}") from None
-    except SQLAlchemyError as exc:
-        # the driver's message can quote the URL; name only the failure
-        cause = getattr(exc, "orig", None) or exc
-        raise fail(f"cannot open the database: {type(cause).__name__}") from None
+    container, report = open_container(settings, data_dir)
     if dev:
         console.print(DEV_BANNER)
     typer.echo(f"Tessera listening on {settings.url}")
@@ -148,6 +140,68 @@ def server(
     container.start_background()
     try:
         uvicorn.Server(config).run()
+    finally:
+        container.close()
+
+
+def open_container(settings: Settings, data_dir: Path) -> tuple[Container, StartupReport]:
+    """Build, migrate and (auto-)unseal; every failure is one clear line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tessera.app import build, startup
+
+    try:
+        container = build(settings)
+        return container, startup(container)
+    except TesseraError as exc:
+        raise fail(exc.detail) from None
+    except OSError as exc:
+        raise fail(f"cannot use {exc.filename or data_dir}: {exc.strerror}") from None
+    except SQLAlchemyError as exc:
+        # the driver's message can quote the URL; name only the failure
+        cause = getattr(exc, "orig", None) or exc
+        raise fail(f"cannot open the database: {type(cause).__name__}") from None
+
+
+@app.command()
+def worker(
+    dev: bool = typer.Option(False, "--dev", help="Auto-unseal from the dev key file."),
+    data_dir: Path = typer.Option(Path("tessera-data"), "--data-dir", envvar="TESSERA_DATA_DIR"),
+    database_url: str | None = typer.Option(
+        None, "--database-url", envvar="TESSERA_DATABASE_URL", help="postgresql://…"
+    ),
+    audit_file: list[Path] = typer.Option([], "--audit-file", envvar="TESSERA_AUDIT_FILE"),
+    unseal_key_file: Path | None = typer.Option(
+        None, "--unseal-key-file", envvar="TESSERA_UNSEAL_KEY_FILE"
+    ),
+    duration: float = typer.Option(
+        0, "--duration", min=0, help="Stop after this many seconds (0: until SIGTERM)."
+    ),
+) -> None:
+    """Run the background work without the API: renewals, lease expiry, CRL rebuilds, …
+    Several workers and servers may share one PostgreSQL: every job is claimed there."""
+    import signal
+    import threading
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    env_keys = os.environ.get("TESSERA_UNSEAL_KEYS", "")
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, dev=dev, audit_files=tuple(audit_file),
+        unseal_key_file=unseal_key_file,
+        unseal_keys=tuple(k.strip() for k in env_keys.replace(",", "\n").splitlines() if k.strip()),
+    )  # fmt: skip
+    container, _report = open_container(settings, data_dir)
+    if container.barrier.status().sealed:
+        container.close()
+        raise fail("Tessera is sealed: give --unseal-key-file or TESSERA_UNSEAL_KEYS")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    container.start_background()
+    typer.echo("Tessera worker running", err=True)
+    try:
+        stop.wait(duration or None)
     finally:
         container.close()
 

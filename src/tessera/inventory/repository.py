@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any, TypeVar
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from tessera.core.clock import as_utc
-from tessera.core.paging import encode_cursor
+from tessera.core.errors import InvalidRequest
+from tessera.core.paging import decode_cursor, encode_cursor
 from tessera.inventory.models import (
     Credential,
     CredentialKind,
     CredentialQuery,
+    CredentialSort,
     CredentialSource,
     CredentialStatus,
+    CredentialSummary,
     Identity,
     IdentityKind,
     IdentityQuery,
@@ -24,8 +29,16 @@ from tessera.inventory.models import (
     Location,
     LocationKind,
     Page,
+    SearchMatch,
 )
-from tessera.storage.models import CredentialLocationRow, CredentialRow, IdentityRow
+from tessera.storage.models import (
+    CredentialLocationRow,
+    CredentialNameRow,
+    CredentialRow,
+    IdentityLabelRow,
+    IdentityRow,
+    UTCDateTime,
+)
 
 T = TypeVar("T")
 LABEL_SCAN_BUDGET = 10_000
@@ -52,6 +65,7 @@ def identity_from_row(row: IdentityRow) -> Identity:
 
 
 def credential_from_row(row: CredentialRow, locations: tuple[Location, ...] = ()) -> Credential:
+    """The domain object of a row (with the locations given, if any)."""
     return Credential(
         id=row.id,
         kind=CredentialKind(row.kind),
@@ -69,6 +83,9 @@ def credential_from_row(row: CredentialRow, locations: tuple[Location, ...] = ()
         created_at=as_utc(row.created_at),
         updated_at=as_utc(row.updated_at),
         locations=locations,
+        key_type=row.key_type,
+        key_bits=row.key_bits,
+        signature_algorithm=row.signature_algorithm,
     )
 
 
@@ -115,35 +132,205 @@ def list_identities(session: Session, query: IdentityQuery, after: str | None) -
 def list_credentials(
     session: Session,
     query: CredentialQuery,
-    after: str | None,
+    after: CredentialCursor | None,
     now: datetime,
-    identity_id: str | None,
 ) -> Page[Credential]:
-    stmt: Select[Any] = select(CredentialRow).order_by(CredentialRow.id)
+    """One keyset page. By id: `id > after`. By expiry: (not_after, id) ascending over the
+    credentials that expire, then those that do not (by id), so each step is an index range."""
+    filters = credential_filters(query, now)
+    want = query.limit + 1
+    if query.sort is CredentialSort.ID:
+        stmt = select(CredentialRow).where(*filters).order_by(CredentialRow.id)
+        if after is not None:
+            stmt = stmt.where(CredentialRow.id > after.id)
+        rows = list(session.execute(stmt.limit(want)).scalars())
+    else:
+        rows = []
+        if after is None or after.not_after is not None:
+            stmt = (
+                select(CredentialRow)
+                .where(*filters, CredentialRow.not_after.is_not(None))
+                .order_by(CredentialRow.not_after, CredentialRow.id)
+            )
+            if after is not None:
+                stmt = stmt.where(
+                    tuple_(CredentialRow.not_after, CredentialRow.id)
+                    > tuple_(literal(after.not_after, UTCDateTime), literal(after.id))
+                )
+            rows = list(session.execute(stmt.limit(want)).scalars())
+        if len(rows) < want and not _needs_expiry(query):
+            stmt = (
+                select(CredentialRow)
+                .where(*filters, CredentialRow.not_after.is_(None))
+                .order_by(CredentialRow.id)
+            )
+            if after is not None and after.not_after is None:
+                stmt = stmt.where(CredentialRow.id > after.id)
+            rows += session.execute(stmt.limit(want - len(rows))).scalars()
+    items = [credential_from_row(r) for r in rows]
+    if len(items) > query.limit:
+        items = items[: query.limit]
+        last = items[-1]
+        cursor = CredentialCursor(query.sort, last.id, last.not_after)
+        return Page(tuple(items), cursor.encode())
+    return Page(tuple(items), None)
+
+
+def _needs_expiry(query: CredentialQuery) -> bool:
+    return query.expiring_within is not None or query.status is CredentialStatus.EXPIRED
+
+
+def credential_filters(query: CredentialQuery, now: datetime) -> list[ColumnElement[bool]]:
+    """The WHERE terms of a query; each can be served by a (column, id) index or a side table."""
+    c = CredentialRow
+    out: list[ColumnElement[bool]] = []
     if query.kind is not None:
-        stmt = stmt.where(CredentialRow.kind == query.kind.value)
+        out.append(c.kind == query.kind.value)
     if query.source is not None:
-        stmt = stmt.where(CredentialRow.source == query.source.value)
+        out.append(c.source == query.source.value)
     if query.owner is not None:
-        stmt = stmt.where(CredentialRow.owner == query.owner)
+        out.append(c.owner == query.owner)
     if query.identity is not None:
-        stmt = stmt.where(CredentialRow.identity_id == identity_id)
+        named = select(IdentityRow.id).where(IdentityRow.name == query.identity)
+        out.append(c.identity_id == named.scalar_subquery())
     if query.status is CredentialStatus.EXPIRED:
-        stmt = stmt.where(
-            CredentialRow.status == CredentialStatus.ACTIVE.value, CredentialRow.not_after <= now
-        )
+        out += [c.status == CredentialStatus.ACTIVE.value, c.not_after <= now]
     elif query.status is not None:
-        stmt = stmt.where(CredentialRow.status == query.status.value)
+        out.append(c.status == query.status.value)
     if query.expiring_within is not None:
-        stmt = stmt.where(
-            CredentialRow.status == CredentialStatus.ACTIVE.value,
-            CredentialRow.not_after > now,
-            CredentialRow.not_after <= now + query.expiring_within,
+        out += [
+            c.status == CredentialStatus.ACTIVE.value,
+            c.not_after > now,
+            c.not_after <= now + query.expiring_within,
+        ]
+    if query.environment is not None:
+        in_env = select(IdentityRow.id).where(IdentityRow.environment == query.environment)
+        out.append(c.identity_id.in_(in_env))
+    if query.label is not None:
+        key, value = query.label
+        labelled = select(IdentityLabelRow.identity_id).where(
+            IdentityLabelRow.key == key, IdentityLabelRow.value == value
         )
-    if after is not None:
-        stmt = stmt.where(CredentialRow.id > after)
-    rows = list(session.execute(stmt.limit(query.limit + 1)).scalars())
-    return _page([credential_from_row(r) for r in rows], query.limit, lambda c: c.id)
+        out.append(c.identity_id.in_(labelled))
+    if query.key_type is not None:
+        out.append(c.key_type == query.key_type)
+    if query.key_bits is not None:
+        out.append(c.key_bits == query.key_bits)
+    if query.signature_algorithm is not None:
+        out.append(c.signature_algorithm == query.signature_algorithm)
+    if query.q is not None:
+        n = CredentialNameRow.name_lower
+        if query.match is SearchMatch.EXACT:
+            named = select(CredentialNameRow.credential_id).where(n == query.q)
+        else:  # a prefix is a range in byte order (see CredentialNameRow)
+            named = select(CredentialNameRow.credential_id).where(
+                n >= query.q, n < _after_prefix(query.q)
+            )
+        out.append(c.id.in_(named))
+    return out
+
+
+def _after_prefix(prefix: str) -> str:
+    """The least string greater than every string that starts with `prefix`."""
+    last = ord(prefix[-1]) + 1
+    if 0xD800 <= last <= 0xDFFF:  # surrogates cannot be encoded: skip past them
+        last = 0xE000
+    if last > 0x10FFFF:
+        return prefix + "\U0010ffff"
+    return prefix[:-1] + chr(last)
+
+
+@dataclass(frozen=True)
+class CredentialCursor:
+    """Where a credential page ended: the last id, and its expiry when sorted by expiry.
+    Encoded opaquely; `decode` refuses anything it did not make (400)."""
+
+    sort: CredentialSort
+    id: str
+    not_after: datetime | None = None
+
+    def encode(self) -> str:
+        if self.sort is CredentialSort.ID:
+            return encode_cursor(self.id)
+        if self.not_after is None:
+            return encode_cursor("n" + self.id)
+        micros = (self.not_after - _EPOCH) // timedelta(microseconds=1) + _MICROS_OFFSET
+        return encode_cursor(f"e{micros:019d}{self.id}")
+
+    @classmethod
+    def decode(cls, cursor: str | None, sort: CredentialSort) -> CredentialCursor | None:
+        raw = decode_cursor(cursor)
+        if raw is None:
+            return None
+        if sort is CredentialSort.ID and _ID_RE.fullmatch(raw):
+            return cls(sort, raw)
+        if sort is CredentialSort.EXPIRY:
+            if raw.startswith("n") and _ID_RE.fullmatch(raw[1:]):
+                return cls(sort, raw[1:])
+            if raw.startswith("e") and raw[1:20].isdigit() and _ID_RE.fullmatch(raw[20:]):
+                try:
+                    micros = int(raw[1:20]) - _MICROS_OFFSET
+                    return cls(sort, raw[20:], _EPOCH + timedelta(microseconds=micros))
+                except OverflowError:
+                    pass
+        raise InvalidRequest(f"cursor is not valid for sort={sort.value}")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROS_OFFSET = 10**17  # keeps dates before 1970 (odd discovered certificates) non-negative
+_ID_RE = re.compile(r"[0-9A-Z]{1,32}")
+
+
+def summarize(session: Session, creds: Sequence[Credential]) -> list[CredentialSummary]:
+    """Each credential with its identity's name and environment and its location statistics:
+    two queries for the whole batch, not two per credential."""
+    ids = [cr.id for cr in creds]
+    loc = CredentialLocationRow
+    stats = {
+        cid: (count, first, last)
+        for cid, count, first, last in session.execute(
+            select(
+                loc.credential_id,
+                func.count(),
+                func.min(loc.first_seen_at),
+                func.max(loc.last_seen_at),
+            )
+            .where(loc.credential_id.in_(ids))
+            .group_by(loc.credential_id)
+        )
+    }
+    identity_ids = {cr.identity_id for cr in creds if cr.identity_id is not None}
+    identities = {
+        iid: (name, env)
+        for iid, name, env in session.execute(
+            select(IdentityRow.id, IdentityRow.name, IdentityRow.environment).where(
+                IdentityRow.id.in_(identity_ids)
+            )
+        )
+    }
+    out = []
+    for cr in creds:
+        count, first, last = stats.get(cr.id, (0, None, None))
+        name, env = identities.get(cr.identity_id or "", (None, None))
+        out.append(CredentialSummary(cr, name, env, count, _opt(first), _opt(last)))
+    return out
+
+
+def insert_names(session: Session, names: Mapping[str, set[str]]) -> None:
+    """Add the searchable names of new credentials (credential id -> names)."""
+    rows = [{"credential_id": cid, "name_lower": n} for cid, ns in names.items() for n in ns]
+    if rows:
+        session.connection().execute(insert(cast(Table, CredentialNameRow.__table__)), rows)
+
+
+def set_identity_labels(session: Session, identity_id: str, labels: Mapping[str, str]) -> None:
+    """Mirror an identity's labels into `identity_labels` (replacing what was there)."""
+    session.execute(delete(IdentityLabelRow).where(IdentityLabelRow.identity_id == identity_id))
+    if labels:
+        session.connection().execute(
+            insert(cast(Table, IdentityLabelRow.__table__)),
+            [{"identity_id": identity_id, "key": k, "value": v} for k, v in labels.items()],
+        )
 
 
 def locations_of(session: Session, credential_id: str) -> tuple[Location, ...]:

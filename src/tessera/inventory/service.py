@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -25,12 +26,15 @@ from tessera.inventory.models import (
     CredentialQuery,
     CredentialSource,
     CredentialStatus,
+    CredentialSummary,
     Identity,
     IdentityQuery,
     IdentityStatus,
     Page,
     RecordCredential,
     UpdateIdentityRequest,
+    key_facts,
+    search_names,
     validate_labels,
     validate_name,
     validate_owner,
@@ -38,12 +42,27 @@ from tessera.inventory.models import (
 from tessera.inventory.ports import Authorizer, CredentialRevoker
 from tessera.policy.models import Capability
 from tessera.storage.db import Database
-from tessera.storage.models import CredentialLocationRow, CredentialRow, IdentityRow
+from tessera.storage.models import (
+    CredentialLocationRow,
+    CredentialNameRow,
+    CredentialRow,
+    IdentityRow,
+)
 
 # SPIFFE-ID spec: trust domain [a-z0-9.-_], path segments [A-Za-z0-9.-_], no dot segments
 SPIFFE_ID_RE = re.compile(
     r"spiffe://[a-z0-9._-]{1,255}(/(?!\.{1,2}(/|$))[A-Za-z0-9._-]+)*", re.ASCII
 )
+
+
+EXPORT_BATCH = 500
+_CREDENTIAL_ID_RE = re.compile(r"[0-9A-Za-z]{1,32}")
+
+
+def _check_credential_id(credential_id: str) -> None:
+    # anything else cannot be an id: answer as for a missing one, before touching policy paths
+    if not _CREDENTIAL_ID_RE.fullmatch(credential_id):
+        raise NotFound("no such credential")
 
 
 _INSERT_CREDENTIALS = insert(cast(Table, CredentialRow.__table__))
@@ -96,6 +115,8 @@ class InventoryService:
                 if repo.get_identity_row(s, name) is not None:
                     raise Conflict(f"an identity named {name!r} already exists")
                 s.add(row)
+                s.flush()
+                repo.set_identity_labels(s, row.id, labels)
         except IntegrityError:
             raise Conflict(f"an identity named {name!r} already exists") from None
         return repo.identity_from_row(row)
@@ -141,6 +162,7 @@ class InventoryService:
                 row.environment = validate_name(req.environment, "environment")
             if req.labels is not None:
                 row.labels = validate_labels(req.labels)
+                repo.set_identity_labels(s, row.id, row.labels)
             row.updated_at = self._clock.now()
             return repo.identity_from_row(row)
 
@@ -176,33 +198,69 @@ class InventoryService:
 
     # -- credentials -----------------------------------------------------------------------
     def list_credentials(self, principal: Principal, query: CredentialQuery) -> Page[Credential]:
+        """One keyset page of the credentials matching every filter of `query`; those the
+        caller may not read are left out (so a page may be short and still have a next)."""
         self._authz.authorize(principal, "inventory/credentials", Capability.LIST)
         check_limit(query.limit)
+        after = repo.CredentialCursor.decode(query.cursor, query.sort)
         with self._db.session() as s:
-            identity_id = None
-            if query.identity is not None:
-                found = repo.get_identity_row(s, query.identity)
-                if found is None:
-                    return Page((), None)
-                identity_id = found.id
-            page = repo.list_credentials(
-                s, query, decode_cursor(query.cursor), self._clock.now(), identity_id
-            )
-        visible = tuple(
+            page = repo.list_credentials(s, query, after, self._clock.now())
+        return Page(self._readable(principal, page.items), page.next_cursor)
+
+    def export(self, principal: Principal, query: CredentialQuery) -> Iterator[CredentialSummary]:
+        """Every credential matching `query` (its limit and cursor are ignored) that the caller
+        may read, with its location statistics. Checks policy and input now; rows are read in
+        batches of short transactions while the caller consumes them."""
+        self._authz.authorize(principal, "inventory/credentials", Capability.LIST)
+        batch = replace(query, limit=EXPORT_BATCH, cursor=None)
+        return self._export(principal, batch)
+
+    def _export(self, principal: Principal, query: CredentialQuery) -> Iterator[CredentialSummary]:
+        after: repo.CredentialCursor | None = None
+        while True:
+            with self._db.session() as s:
+                page = repo.list_credentials(s, query, after, self._clock.now())
+                summaries = repo.summarize(s, self._readable(principal, page.items))
+            yield from summaries
+            if page.next_cursor is None:
+                return
+            after = repo.CredentialCursor.decode(page.next_cursor, query.sort)
+
+    def _readable(
+        self, principal: Principal, items: Iterable[Credential]
+    ) -> tuple[Credential, ...]:
+        return tuple(
             c
-            for c in page.items
+            for c in items
             if self._authz.permits(principal, f"inventory/credentials/{c.id}", Capability.READ)
         )
-        return Page(visible, page.next_cursor)
 
     def get_credential(self, principal: Principal, credential_id: str) -> Credential:
-        if not credential_id.isalnum() or len(credential_id) > 32:
-            raise NotFound("no such credential")
+        """One credential with every location it was issued at or seen in."""
+        _check_credential_id(credential_id)
         self._authz.authorize(principal, f"inventory/credentials/{credential_id}", Capability.READ)
         with self._db.session() as s:
             row = s.get(CredentialRow, credential_id)
             if row is None:
                 raise NotFound("no such credential")
+            return repo.credential_from_row(row, repo.locations_of(s, row.id))
+
+    def set_credential_owner(
+        self, principal: Principal, credential_id: str, owner: str
+    ) -> Credential:
+        """Make `owner` accountable for one credential (e.g. a discovered one nobody claimed).
+        A managed credential's owner follows its identity again when the identity's changes."""
+        _check_credential_id(credential_id)
+        self._authz.authorize(
+            principal, f"inventory/credentials/{credential_id}", Capability.UPDATE
+        )
+        owner = validate_owner(owner)
+        with self._db.session(write=True) as s:
+            row = s.get(CredentialRow, credential_id)
+            if row is None:
+                raise NotFound("no such credential")
+            row.owner = owner
+            row.updated_at = self._clock.now()
             return repo.credential_from_row(row, repo.locations_of(s, row.id))
 
     def record(self, session: Session, rec: RecordCredential) -> str:
@@ -215,6 +273,7 @@ class InventoryService:
             )
         ).scalar_one_or_none()
         if row is None:
+            facts = key_facts(rec.attributes)
             row = CredentialRow(
                 id=new_ulid(self._clock, self._rng),
                 kind=rec.kind.value,
@@ -231,9 +290,13 @@ class InventoryService:
                 attributes=dict(rec.attributes),
                 created_at=now,
                 updated_at=now,
+                key_type=facts.key_type,
+                key_bits=facts.key_bits,
+                signature_algorithm=facts.signature_algorithm,
             )
             session.add(row)
             session.flush()
+            repo.insert_names(session, {row.id: search_names(rec)})
         else:
             row.updated_at = now
         if rec.location is not None:
@@ -299,6 +362,7 @@ class InventoryService:
         session.execute(
             delete(CredentialLocationRow).where(CredentialLocationRow.credential_id.in_(ids))
         )
+        session.execute(delete(CredentialNameRow).where(CredentialNameRow.credential_id.in_(ids)))
         session.execute(
             delete(CredentialRow).where(
                 CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint
@@ -333,6 +397,7 @@ class InventoryService:
         now = self._clock.now()
         ids = [new_ulid(self._clock, self._rng) for _ in recs]
         conn = session.connection()  # Core executemany: no ORM bookkeeping per row
+        facts = [key_facts(r.attributes) for r in recs]
         conn.execute(
             _INSERT_CREDENTIALS,
             [
@@ -352,10 +417,14 @@ class InventoryService:
                     "attributes": dict(r.attributes),
                     "created_at": now,
                     "updated_at": now,
+                    "key_type": f.key_type,
+                    "key_bits": f.key_bits,
+                    "signature_algorithm": f.signature_algorithm,
                 }
-                for cid, r in zip(ids, recs, strict=True)
+                for cid, r, f in zip(ids, recs, facts, strict=True)
             ],
         )
+        repo.insert_names(session, {cid: search_names(r) for cid, r in zip(ids, recs, strict=True)})
         locations = [
             {
                 "credential_id": cid,

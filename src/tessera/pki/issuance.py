@@ -158,6 +158,25 @@ class IssuanceService:
         checked = plan(profile, again, decision.constraints)
         return self._execute(profile, checked, identity_name, renewed_from=old.id)
 
+    def recertify(self, cert_id: str) -> IssuedCertificate:
+        """The scheduler's renewal: the same public key, names, profile and identity, a new
+        validity (the profile's ttl). A system action: the profile's `auto_renew` is the
+        authorisation, checked by the caller; refused for anything but an issued certificate."""
+        with self._db.session() as s:
+            old = self._cert_row(s, _check_id(cert_id))
+            if old.status != CertStatus.ISSUED.value or old.profile is None or old.der is None:
+                raise CAUnavailable("only an issued certificate of a profile can be renewed")
+            profile = ProfileService.load(s, old.profile)
+            identity = s.get(IdentityRow, old.identity_id) if old.identity_id else None
+        cert = x509.load_der_x509_certificate(old.der)
+        names = _names_of_cert(cert)
+        again = IssueRequest(
+            profile=profile.name, common_name=old.common_name or None, dns_names=names[0],
+            ip_addresses=names[1], uris=names[2], emails=names[3], public_key=cert.public_key(),
+        )  # fmt: skip
+        checked = plan(profile, again, {})
+        return self._execute(profile, checked, identity.name if identity else None, old.id)
+
     def _execute(
         self,
         profile: Profile,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 
 class KeyType(StrEnum):
@@ -159,6 +160,8 @@ class IssueRequest:
     key_type: KeyType | None = None
     identity: str | None = None
     csr_pem: str | None = None
+    # re-certification: the public key of the certificate renewed (never from callers)
+    public_key: PublicKeyTypes | None = None
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,10 @@ def plan(profile: Profile, req: IssueRequest, constraints: Mapping[str, Any]) ->
     """Validate names, key and lifetime against the profile and the policy constraints."""
     ttl = _ttl(profile, req.ttl, constraints)
     private: PrivateKey | None = None
-    if req.csr_pem is not None:
+    if req.public_key is not None:
+        public = keys.as_certificate_key(req.public_key)
+        requested = _names_of(req)
+    elif req.csr_pem is not None:
         csr = load_csr(req.csr_pem)
         public = keys.as_certificate_key(csr.public_key())
         profile.check_key_type(keys.key_type_of(public))

@@ -50,6 +50,7 @@ _KEYS = {
     "issuer", "description", "allowed_domains", "allow_wildcard_certificates",
     "allow_ip_sans", "allowed_ip_ranges", "allowed_uri_sans", "allowed_email_sans",
     "allowed_key_types", "default_key_type", "ttl", "max_ttl", "usage", "subject",
+    "auto_renew", "renew_at",
 }  # fmt: skip
 _SUBJECT_KEYS = {"organization", "organizational_unit", "country", "locality", "state"}
 
@@ -85,6 +86,8 @@ class Profile:
     max_ttl: timedelta = timedelta(days=90)
     usage: Usage = Usage.SERVER
     subject: SubjectFields = field(default_factory=SubjectFields)
+    auto_renew: bool = False  # the scheduler re-certifies the key at `renew_at` of the lifetime
+    renew_at: float = 2 / 3
 
     @classmethod
     def from_document(cls, name: str, doc: Mapping[str, Any]) -> Profile:
@@ -144,6 +147,8 @@ class Profile:
             max_ttl=max_ttl,
             usage=parse_enum(Usage, doc.get("usage", "server"), "usage"),
             subject=SubjectFields(**{k: str(v) for k, v in subject.items()}),
+            auto_renew=flag(doc, "auto_renew"),
+            renew_at=_fraction(doc.get("renew_at", 2 / 3)),
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -163,6 +168,8 @@ class Profile:
             "max_ttl": int(self.max_ttl.total_seconds()),
             "usage": self.usage.value,
             "subject": {k: v for k, v in vars(s).items() if v},
+            "auto_renew": self.auto_renew,
+            "renew_at": self.renew_at,
         }
 
     # -- checks applied at issuance ---------------------------------------------------------
@@ -200,3 +207,9 @@ class Profile:
 
 def _listed(doc: Mapping[str, Any], key: str, default: Sequence[str] = ()) -> tuple[str, ...]:
     return string_list(doc, key, default, MAX_PATTERNS)
+
+
+def _fraction(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise InvalidRequest("renew_at must be a number between 0 and 1 (exclusive)")
+    return float(value)

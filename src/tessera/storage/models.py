@@ -120,23 +120,31 @@ class IdentityRow(Base):
 
 
 class CredentialRow(Base):
-    """The inventory spine: one row per credential, issued or discovered, of any kind."""
+    """The inventory spine: one row per credential, issued or discovered, of any kind.
+    Every filter has an index ending in `id`, so a filtered page is read in keyset order."""
 
     __tablename__ = "credentials"
     __table_args__ = (
         UniqueConstraint("kind", "fingerprint"),
         Index("ix_credentials_not_after_id", "not_after", "id"),
+        Index("ix_credentials_kind_id", "kind", "id"),
+        Index("ix_credentials_kind_not_after_id", "kind", "not_after", "id"),
+        Index("ix_credentials_identity_id_id", "identity_id", "id"),
+        Index("ix_credentials_owner_id", "owner", "id"),
+        Index("ix_credentials_source_id", "source", "id"),
+        Index("ix_credentials_status_id", "status", "id"),
+        Index("ix_credentials_status_not_after_id", "status", "not_after", "id"),
+        Index("ix_credentials_key_type_key_bits_id", "key_type", "key_bits", "id"),
+        Index("ix_credentials_signature_algorithm_id", "signature_algorithm", "id"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(512))
-    identity_id: Mapped[str | None] = mapped_column(
-        String(32), ForeignKey("identities.id"), index=True
-    )
-    owner: Mapped[str | None] = mapped_column(String(255), index=True)
-    source: Mapped[str] = mapped_column(String(16), index=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    identity_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("identities.id"))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     not_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -144,6 +152,10 @@ class CredentialRow(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # promoted from `attributes` (which keep them too) so they can be filtered by index
+    key_type: Mapped[str | None] = mapped_column(String(32))
+    key_bits: Mapped[int | None] = mapped_column(Integer)
+    signature_algorithm: Mapped[str | None] = mapped_column(String(64))
 
 
 class CredentialLocationRow(Base):
@@ -159,6 +171,38 @@ class CredentialLocationRow(Base):
     location: Mapped[str] = mapped_column(String(1024))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Byte order on both engines (SQLite compares UTF-8 text with memcmp), so a prefix is a range.
+SearchText = String(255).with_variant(String(255, collation="C"), "postgresql")
+
+
+class CredentialNameRow(Base):
+    """A lower-cased name a credential is searched by: its name, fingerprint, subject, subject
+    CN, SANs and principals."""
+
+    __tablename__ = "credential_names"
+    __table_args__ = (
+        Index("ix_credential_names_name_lower_credential_id", "name_lower", "credential_id"),
+    )
+    credential_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("credentials.id", ondelete="CASCADE"), primary_key=True
+    )
+    name_lower: Mapped[str] = mapped_column(SearchText, primary_key=True)
+
+
+class IdentityLabelRow(Base):
+    """One label of an identity, mirrored from `identities.labels` so labels filter by index."""
+
+    __tablename__ = "identity_labels"
+    __table_args__ = (
+        Index("ix_identity_labels_key_value_identity_id", "key", "value", "identity_id"),
+    )
+    identity_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("identities.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
 
 
 class PkiKeyRow(Base):
@@ -232,7 +276,7 @@ class PkiCertificateRow(Base):
     not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
     not_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     der: Mapped[bytes | None] = mapped_column(LargeBinary)
-    renewed_from: Mapped[str | None] = mapped_column(String(32))
+    renewed_from: Mapped[str | None] = mapped_column(String(32), index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
@@ -318,4 +362,5 @@ class SshCertificateRow(Base):
 from tessera.storage import models_apikeys as _apikeys  # noqa: E402, F401
 from tessera.storage import models_auth as _auth  # noqa: E402, F401
 from tessera.storage import models_discovery as _discovery  # noqa: E402, F401
+from tessera.storage import models_lifecycle as _lifecycle  # noqa: E402, F401
 from tessera.storage import models_secrets as _secrets  # noqa: E402, F401

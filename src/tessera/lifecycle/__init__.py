@@ -1,0 +1,1 @@
+"""Lifecycle automation: scheduled renewals and rotations claimed through the database."""

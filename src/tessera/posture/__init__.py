@@ -1,0 +1,1 @@
+"""Posture: rules over the inventory → findings with a lifecycle, risk scores, compliance map."""
