@@ -348,3 +348,9 @@ class CredentialPageOut(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null = this is the last page."
     )
+
+
+class DecommissionPlanOut(BaseModel):
+    """A dry run: the credentials decommissioning would revoke (child tokens included)."""
+
+    items: list[CredentialOut] = Field(description="Credentials that would be revoked.")

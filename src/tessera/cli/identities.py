@@ -11,7 +11,13 @@ from urllib.parse import quote
 import httpx
 import typer
 
-from tessera.api.schemas import CredentialOut, CredentialOwnerIn, IdentityIn, IdentityPatch
+from tessera.api.schemas import (
+    CredentialOut,
+    CredentialOwnerIn,
+    DecommissionPlanOut,
+    IdentityIn,
+    IdentityPatch,
+)
 from tessera.cli.client import TesseraClient
 from tessera.cli.common import AddrOpt, client, key_values
 from tessera.cli.output import Output, OutputOpt, emit, emit_page, err_console, fail
@@ -91,9 +97,24 @@ def set_owner(
 
 
 @app.command()
-def decommission(name: str, addr: str | None = AddrOpt, output: Output = OutputOpt) -> None:
-    """Decommission the identity and revoke every credential it holds."""
+def decommission(
+    name: str,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be revoked."),
+    addr: str | None = AddrOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Decommission the identity and revoke every credential it holds (certificates onto
+    CRL/OCSP, tokens, API keys, leases, SSH certificates) in one audited operation."""
     with client(addr) as c:
+        if dry_run:
+            path = f"/v1/identities/{quote(name, safe='')}/decommission-plan"
+            plan = c.request("POST", path, DecommissionPlanOut)
+            if output is Output.json:
+                emit(plan, output)
+            else:
+                emit(plan.items, output, ["kind", "name", "status", "not_after", "id"],
+                     title=f"{len(plan.items)} credentials would be revoked (dry run)")  # fmt: skip
+            return
         emit(c.identity_decommission(name), output)
 
 

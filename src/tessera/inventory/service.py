@@ -69,6 +69,10 @@ _INSERT_CREDENTIALS = insert(cast(Table, CredentialRow.__table__))
 _INSERT_LOCATIONS = insert(cast(Table, CredentialLocationRow.__table__))
 
 
+class _DryRun(Exception):
+    """Rolls a dry-run transaction back."""
+
+
 class InventoryService:
     """Identities and the credential spine."""
 
@@ -181,6 +185,34 @@ class InventoryService:
                 row.decommissioned_at = now
                 row.updated_at = now
             return repo.identity_from_row(row), revoked
+
+    def decommission_plan(self, principal: Principal, name: str) -> list[Credential]:
+        """What `decommission` would revoke now, found by running it in a transaction that is
+        rolled back (so the answer is exactly what the revokers do, child tokens included)."""
+        self._authz.authorize(
+            principal, f"identities/{validate_name(name)}/decommission", Capability.UPDATE
+        )
+        now = self._clock.now()
+        found: list[Credential] = []
+        try:
+            with self._db.session(write=True) as s:
+                row = self._require(s, name, lock="update")
+                for revoker in self._revokers:
+                    revoker.revoke_for_identity(s, row.id, now)
+                s.flush()
+                changed = s.scalars(
+                    select(CredentialRow)
+                    .where(
+                        CredentialRow.updated_at == now,
+                        CredentialRow.status != CredentialStatus.ACTIVE.value,
+                    )
+                    .order_by(CredentialRow.kind, CredentialRow.id)
+                )
+                found = [repo.credential_from_row(r) for r in changed]
+                raise _DryRun
+        except _DryRun:
+            pass
+        return found
 
     def bind_identity(self, session: Session, name: str) -> tuple[str, str]:
         """(id, owner) of an active identity for a credential being bound to it. The row is

@@ -21,6 +21,7 @@ from tessera.api.schemas import (
     CredentialOwnerIn,
     CredentialPageOut,
     DecommissionOut,
+    DecommissionPlanOut,
     IdentityIn,
     IdentityOut,
     IdentityPageOut,
@@ -162,6 +163,16 @@ def update_identity(
 def decommission(name: str, p: PrincipalDep, c: ContainerDep) -> DecommissionOut:
     identity, revoked = c.inventory.decommission(p, name)
     return DecommissionOut(identity=identity_out(identity), revoked_credentials=revoked)
+
+
+@router.post(
+    "/identities/{name}/decommission-plan",
+    response_model=DecommissionPlanOut,
+    summary="What decommissioning would revoke now (nothing is changed)",
+)
+def decommission_plan(name: str, p: PrincipalDep, c: ContainerDep) -> DecommissionPlanOut:
+    items = c.inventory.decommission_plan(p, name)
+    return DecommissionPlanOut(items=[credential_out(x) for x in items])
 
 
 # -- inventory ----------------------------------------------------------------------------
