@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from tessera.cli import (
+    agent,
     apikeys,
     auth_methods,
     identities,
@@ -46,6 +47,7 @@ app.add_typer(scan.app, name="scan")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(auth_methods.app, name="auth")
+app.command("agent")(agent.command)
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
