@@ -28,6 +28,8 @@ from tessera.discovery.service import DiscoveryService
 from tessera.inventory.service import InventoryService
 from tessera.lifecycle.renewals import RenewalScheduler
 from tessera.lifecycle.worker import LifecycleWorker
+from tessera.notify import NotifyService
+from tessera.notify.models import Event, EventType, Severity, Subject
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
@@ -74,6 +76,7 @@ class Container:
     findings: FindingStore
     renewals: RenewalScheduler
     lifecycle: LifecycleWorker
+    notify: NotifyService
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -84,8 +87,10 @@ class Container:
         self.secrets_worker.start()
         self.apikeys.start()
         self.lifecycle.start()
+        self.notify.start()
 
     def close(self) -> None:
+        self.notify.stop()
         self.lifecycle.stop()
         self.apikeys.stop()
         self.secrets_worker.stop()
@@ -128,9 +133,11 @@ def build(
     inventory.add_revoker(ssh)
     ssh_revocations = SshRevocations(db, clock, pki.keystore, policies, inventory, ssh)
     kv = KvService(db, clock, rng, barrier, policies, inventory)
+    notify = NotifyService(db, clock, rng, barrier, policies, inventory)
     leases = LeaseService(
-        db, clock, policies, inventory, on_irrevocable=lambda lease: _irrevocable(auditor, lease)
-    )
+        db, clock, policies, inventory,
+        on_irrevocable=lambda lease: _irrevocable(auditor, notify, clock, lease),
+    )  # fmt: skip
     inventory.add_revoker(leases)
     database = DatabaseSecrets(db, clock, rng, barrier, policies, inventory, leases)
     worker = SecretsWorker(leases, database, barrier, single_node=db.is_sqlite, clock=clock)
@@ -145,21 +152,51 @@ def build(
     barrier.add_listener(auth_methods.on_unseal, auth_methods.on_seal)
     findings = FindingStore(db, clock, rng)
     node = f"{socket.gethostname()}:{os.getpid()}"
-    renewals = RenewalScheduler(db, clock, rng, pki.issuance, findings, node)
+    renewals = RenewalScheduler(
+        db, clock, rng, pki.issuance, findings, node,
+        publish=lambda kind, severity, subject: _publish(notify, clock, kind, severity, subject),
+    )  # fmt: skip
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
-        apikeys, auth_methods, findings, renewals, LifecycleWorker(renewals, barrier),
+        apikeys, auth_methods, findings, renewals, LifecycleWorker(renewals, barrier), notify,
     )  # fmt: skip
 
 
-def _irrevocable(auditor: Auditor, lease: Lease) -> None:
-    """A lease whose revocation retries ran out: say so loudly (audit trail and log)."""
+def _irrevocable(auditor: Auditor, notify: NotifyService, clock: Clock, lease: Lease) -> None:
+    """A lease whose revocation retries ran out: say so loudly (audit, log, notification)."""
     log.error("lease %s is irrevocable: %s", lease.id, lease.last_error)
     try:
         auditor.emit("lease.irrevocable", "secrets-worker", {"lease_id": lease.id})
     except TesseraError:
         log.error("could not audit the irrevocable lease %s", lease.id)
+    _publish(notify, clock, EventType.LEASE_IRREVOCABLE.value, "critical",
+             {"name": lease.id, "kind": "dynamic_lease"})  # fmt: skip
+
+
+def _publish(
+    notify: NotifyService, clock: Clock, kind: str, severity: str, subject: dict[str, object]
+) -> None:
+    """Lifecycle events → notifications; an event type notifications do not know is dropped,
+    and a failure to queue one never breaks the work that raised it."""
+    if kind not in {t.value for t in EventType}:
+        return
+    text = {
+        EventType.RENEWAL_FAILED.value: "Automatic renewal keeps failing: {error}",
+        EventType.LEASE_IRREVOCABLE.value: "A lease could not be revoked and needs attention",
+    }.get(kind, kind)
+    try:
+        cert = subject.get("certificate_id")
+        notify.publish(
+            Event(
+                EventType(kind), Severity(severity),
+                Subject(credential_id=None, name=str(subject.get("name") or cert or "")[:255],
+                        kind=str(subject.get("kind") or "x509_certificate")),
+                text.format(error=subject.get("error", "")), clock.now(),
+            )
+        )  # fmt: skip
+    except TesseraError as exc:
+        log.warning("could not queue a %s notification: %s", kind, exc.detail)
 
 
 def _audit_commit(auditor: Auditor) -> None:

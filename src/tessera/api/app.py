@@ -16,6 +16,7 @@ from tessera.api.routers import (
     discovery,
     identities,
     kv,
+    notify,
     pki,
     pki_public,
     ssh,
@@ -46,6 +47,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(database.router)
     app.include_router(database.leases)
     app.include_router(discovery.router)
+    app.include_router(notify.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

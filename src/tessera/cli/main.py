@@ -15,6 +15,7 @@ from tessera.cli import (
     apikeys,
     auth_methods,
     identities,
+    notify,
     operator,
     pki,
     policies,
@@ -48,6 +49,7 @@ app.add_typer(secrets.app, name="secrets")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(auth_methods.app, name="auth")
 app.command("agent")(agent.command)
+app.add_typer(notify.app, name="notify")
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
