@@ -53,9 +53,17 @@ def _list(text: str) -> list[str]:
 def channel_set(
     name: str,
     type_: str = typer.Option(..., "--type", help="webhook, slack or email."),
-    url: str | None = typer.Option(None, "--url", help="Webhook URL (stored sealed)."),
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        envvar="TESSERA_NOTIFY_URL",
+        help="Webhook URL (stored sealed; Slack URLs are secrets: prefer the env var).",
+    ),
     signing_secret: str | None = typer.Option(
-        None, "--signing-secret", envvar="TESSERA_NOTIFY_SIGNING_SECRET", help="HMAC secret."
+        None,
+        "--signing-secret",
+        envvar="TESSERA_NOTIFY_SIGNING_SECRET",
+        help="HMAC secret (prefer the env var: arguments show in ps).",
     ),
     smtp_host: str | None = typer.Option(None, "--smtp-host"),
     smtp_port: int = typer.Option(25, "--smtp-port"),
@@ -63,7 +71,10 @@ def channel_set(
     sender: str | None = typer.Option(None, "--from", help="From address."),
     username: str | None = typer.Option(None, "--username"),
     password: str | None = typer.Option(
-        None, "--password", envvar="TESSERA_NOTIFY_SMTP_PASSWORD", help="SMTP password."
+        None,
+        "--password",
+        envvar="TESSERA_NOTIFY_SMTP_PASSWORD",
+        help="SMTP password (prefer the env var).",
     ),
     default_to: str | None = typer.Option(None, "--default-to"),
     timeout: float = typer.Option(10.0, "--timeout"),
