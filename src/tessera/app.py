@@ -30,9 +30,11 @@ from tessera.lifecycle.renewals import RenewalScheduler
 from tessera.lifecycle.worker import LifecycleWorker
 from tessera.notify import NotifyService
 from tessera.notify.models import Event, EventType, Severity, Subject
+from tessera.oauth import OAuthServer, build_oauth
 from tessera.pki import Pki, build_pki
 from tessera.pki.scheduler import repair_intents
 from tessera.policy.service import PolicyService
+from tessera.posture import PostureService, build_posture
 from tessera.posture.findings import FindingStore
 from tessera.secrets.database import DatabaseSecrets
 from tessera.secrets.kv import KvService
@@ -77,6 +79,8 @@ class Container:
     renewals: RenewalScheduler
     lifecycle: LifecycleWorker
     notify: NotifyService
+    oauth: OAuthServer
+    posture: PostureService
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -150,8 +154,14 @@ def build(
     barrier.add_listener(apikeys.on_unseal, apikeys.on_seal)
     auth_methods = build_auth_methods(db, clock, rng, barrier, policies, inventory, tokens)
     barrier.add_listener(auth_methods.on_unseal, auth_methods.on_seal)
+    # one verifier: the JWT login and token exchange share the issuers' JWKS cache
+    oauth = build_oauth(
+        db, clock, rng, barrier, policies, inventory, settings.url, auth_methods.verifier
+    )
+    inventory.add_revoker(oauth)
     findings = FindingStore(db, clock, rng)
     node = f"{socket.gethostname()}:{os.getpid()}"
+    posture = build_posture(db, clock, rng, policies, node)
     renewals = RenewalScheduler(
         db, clock, rng, pki.issuance, findings, node,
         publish=lambda kind, severity, subject: _publish(notify, clock, kind, severity, subject),
@@ -159,7 +169,8 @@ def build(
     return Container(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
-        apikeys, auth_methods, findings, renewals, LifecycleWorker(renewals, barrier), notify,
+        apikeys, auth_methods, findings, renewals,
+        LifecycleWorker(renewals, barrier, posture.engine), notify, oauth, posture,
     )  # fmt: skip
 
 

@@ -17,8 +17,10 @@ from tessera.api.routers import (
     identities,
     kv,
     notify,
+    oauth,
     pki,
     pki_public,
+    posture,
     ssh,
     sys,
     tokens,
@@ -48,6 +50,9 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(database.leases)
     app.include_router(discovery.router)
     app.include_router(notify.router)
+    app.include_router(oauth.standard)
+    app.include_router(oauth.router)
+    app.include_router(posture.router)
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

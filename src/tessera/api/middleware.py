@@ -40,6 +40,12 @@ _BAD_ENCODINGS = (b"%2f", b"%5c", b"%2e", b"%00")
 # relying party, so not audited. OCSP GET carries base64 (with '/', '+') in its last segment.
 PUBLIC_PKI = "/v1/pki/public/"
 PUBLIC_SSH = "/v1/ssh/public/"
+# OAuth 2 endpoints take form bodies (RFC 6749); key sets and metadata are polled by every
+# resource server, so (like public PKI) they are not audited.
+OAUTH = "/oauth2/"
+OAUTH_PUBLIC = frozenset(
+    {"/oauth2/jwks", "/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"}
+)
 OCSP_MEDIA = b"application/ocsp-request"
 _CURL_DEFAULT = b"application/x-www-form-urlencoded"
 
@@ -102,7 +108,9 @@ class GateMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        quiet = path in QUIET_PATHS or path.startswith((PUBLIC_PKI, PUBLIC_SSH))
+        quiet = (
+            path in QUIET_PATHS or path in OAUTH_PUBLIC or path.startswith((PUBLIC_PKI, PUBLIC_SSH))
+        )
         try:
             early = self._precheck(scope, path)
             if early is not None:
@@ -153,7 +161,9 @@ class GateMiddleware:
         if scope["method"] in ("POST", "PUT", "PATCH"):
             ctype = next((v for n, v in scope["headers"] if n == b"content-type"), b"")
             media = ctype.split(b";")[0].strip().lower()
-            if media in (b"", _CURL_DEFAULT):
+            if media == _CURL_DEFAULT and path.startswith(OAUTH):
+                pass  # OAuth speaks forms
+            elif media in (b"", _CURL_DEFAULT):
                 # `curl -d` labels JSON as a form; every body we accept is JSON, so read it so
                 headers = [(n, v) for n, v in scope["headers"] if n != b"content-type"]
                 scope["headers"] = [*headers, (b"content-type", b"application/json")]

@@ -16,9 +16,11 @@ from tessera.cli import (
     auth_methods,
     identities,
     notify,
+    oauth,
     operator,
     pki,
     policies,
+    posture,
     scan,
     secrets,
     ssh,
@@ -50,6 +52,8 @@ app.add_typer(apikeys.app, name="apikey")
 app.add_typer(auth_methods.app, name="auth")
 app.command("agent")(agent.command)
 app.add_typer(notify.app, name="notify")
+app.add_typer(oauth.app, name="oauth")
+app.add_typer(posture.app, name="posture")
 audit_app = typer.Typer(help="Audit log tools.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

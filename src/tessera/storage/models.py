@@ -364,4 +364,5 @@ from tessera.storage import models_auth as _auth  # noqa: E402, F401
 from tessera.storage import models_discovery as _discovery  # noqa: E402, F401
 from tessera.storage import models_lifecycle as _lifecycle  # noqa: E402, F401
 from tessera.storage import models_notify as _notify  # noqa: E402, F401
+from tessera.storage import models_oauth as _oauth  # noqa: E402, F401
 from tessera.storage import models_secrets as _secrets  # noqa: E402, F401

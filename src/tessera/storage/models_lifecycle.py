@@ -59,3 +59,33 @@ class FindingRow(Base):
     ack_reason: Mapped[str | None] = mapped_column(String(1024))
     ack_by: Mapped[str | None] = mapped_column(String(128))
     ack_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PostureConfigRow(Base):
+    """The posture configuration (thresholds and enabled rules per environment) as one JSON
+    document; a single row (id 1), absent until first written (defaults apply)."""
+
+    __tablename__ = "posture_config"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class PostureRunRow(Base):
+    """One posture evaluation. Inserting the row claims its `slot` (a scheduled time slot, or a
+    unique manual run), so with several nodes each scheduled slot is evaluated by one."""
+
+    __tablename__ = "posture_runs"
+    __table_args__ = (
+        UniqueConstraint("slot"),
+        Index("ix_posture_runs_started_at", "started_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    slot: Mapped[str] = mapped_column(String(64))
+    node: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    evaluated: Mapped[int] = mapped_column(Integer)
+    opened: Mapped[int] = mapped_column(Integer)
+    resolved: Mapped[int] = mapped_column(Integer)
