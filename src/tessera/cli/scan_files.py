@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich import progress as rp
 from rich.table import Table
 from rich.text import Text
 
 from tessera.cli.common import AddrOpt
-from tessera.cli.output import Output, OutputOpt, console, emit, err_console, fail
+from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.scan_progress import progress_bar
 from tessera.cli.scan_upload import UploadOpt, upload
 from tessera.core.errors import TesseraError
 from tessera.discovery.files import (
@@ -23,7 +20,7 @@ from tessera.discovery.files import (
     FileScanResult,
     scan_files,
 )
-from tessera.discovery.models import DiscoveredCredential, Progress
+from tessera.discovery.models import DiscoveredCredential
 
 MAX_PASSWORD_FILE = 1024 * 1024
 
@@ -55,7 +52,7 @@ def command(
         request = FileScanRequest(tuple(str(p) for p in paths), passwords, max_file_size)
     except TesseraError as exc:
         raise fail(exc.detail) from None
-    with _progress() as bar:
+    with progress_bar("scanning files", "files") as bar:
         result = scan_files(request, bar)
     if send:
         upload("files", [str(p) for p in paths], result.credentials, result.errors, addr)
@@ -140,40 +137,3 @@ def _flags(attrs: dict[str, Any]) -> list[str]:
     if attrs.get("is_ca"):
         flags.append("CA")
     return flags
-
-
-class _RateColumn(rp.ProgressColumn):
-    def render(self, task: rp.Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:.0f} files/s")
-
-
-class _Bar:
-    """Progress (files scanned) shown as a rich bar with rate and ETA."""
-
-    def __init__(self, bar: rp.Progress) -> None:
-        self._bar = bar
-        self._task = bar.add_task("scanning files", total=None)
-
-    def total(self, units: int) -> None:
-        self._bar.update(self._task, total=units)
-
-    def advance(self, units: int = 1) -> None:
-        self._bar.advance(self._task, units)
-
-
-@contextmanager
-def _progress() -> Iterator[Progress | None]:
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (
-        rp.TextColumn("{task.description}"),
-        rp.BarColumn(),
-        rp.MofNCompleteColumn(),
-        rp.TaskProgressColumn(),
-        _RateColumn(),
-        rp.TimeRemainingColumn(),
-    )
-    with rp.Progress(*columns, console=err_console, transient=True) as bar:
-        yield _Bar(bar)

@@ -7,32 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from tessera.cli.common import AddrOpt
 from tessera.cli.output import console, err_console, fail
+from tessera.cli.scan_progress import progress_bars
 from tessera.cli.scan_upload import UploadOpt, absolute_file_locations, upload
 from tessera.core.errors import TesseraError
 from tessera.core.randomness import SystemRandomness
-from tessera.discovery import models as discovery
 from tessera.discovery.secrets import (
     RuleSet,
     ScanOptions,
@@ -99,7 +86,7 @@ def command(
         for warning in ruleset.warnings:
             err_console.print(f"[yellow]Warning:[/] {escape(warning)}", highlight=False)
         options = ScanOptions(max_file_size=max_file_size)
-        with _progress() as factory:
+        with progress_bars("files") as factory:
             scanner = SecretScanner(ruleset, hasher, options, factory)
             report = scan_history(scanner, path) if git else scanner.scan_path(path)
         everything = list(report.findings)
@@ -152,39 +139,3 @@ def _render(report: ScanReport, output: Format, root: Path, ruleset: RuleSet) ->
         f"{len(report.errors)} unreadable",
         highlight=False,
     )
-
-
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:.0f}/s" if task.speed else "", style="progress.data.speed")
-
-
-class _Bar:
-    """One rich task behind the discovery `Progress` protocol."""
-
-    def __init__(self, progress: Progress, label: str) -> None:
-        self._progress = progress
-        self._task = progress.add_task(label, total=None)
-
-    def total(self, units: int) -> None:
-        self._progress.update(self._task, total=units)
-
-    def advance(self, units: int = 1) -> None:
-        self._progress.advance(self._task, units)
-
-
-@contextmanager
-def _progress() -> Iterator[discovery.ProgressFactory | None]:
-    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _Rate(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        yield lambda label: _Bar(bar, label)

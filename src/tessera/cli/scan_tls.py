@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich import progress as rp
 from rich.table import Table
 from rich.text import Text
 
 from tessera.cli.common import AddrOpt
-from tessera.cli.output import Output, OutputOpt, console, emit, err_console, fail
+from tessera.cli.output import Output, OutputOpt, console, emit, fail
+from tessera.cli.scan_progress import progress_bar
 from tessera.cli.scan_upload import UploadOpt, upload
 from tessera.core.errors import TesseraError
-from tessera.discovery.models import Progress
 from tessera.discovery.runner import with_endpoint_flags
 from tessera.discovery.service import MAX_SCOPE
 from tessera.discovery.tls import TlsScanReport, TlsScanRequest, report_json, scan_tls
@@ -71,7 +67,7 @@ def command(
         request = TlsScanRequest(tuple(endpoints), trust, concurrency, timeout)
     except TesseraError as exc:
         raise fail(exc.detail) from None
-    with _progress() as bar:
+    with progress_bar("scanning endpoints", "endpoints") as bar:
         report = scan_tls(request, bar)
     if send:
         scope = [e.label for e in endpoints] if len(endpoints) <= MAX_SCOPE else []
@@ -115,39 +111,3 @@ def _print_table(report: TlsScanReport) -> None:
             result.protocol or "-",
         )
     console.print(table)
-
-
-class _RateColumn(rp.ProgressColumn):
-    def render(self, task: rp.Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:.0f} endpoints/s")
-
-
-class _Bar:
-    """Progress (endpoints done) shown as a rich bar with rate and ETA."""
-
-    def __init__(self, bar: rp.Progress) -> None:
-        self._bar = bar
-        self._task = bar.add_task("scanning endpoints", total=None)
-
-    def total(self, units: int) -> None:
-        self._bar.update(self._task, total=units)
-
-    def advance(self, units: int = 1) -> None:
-        self._bar.advance(self._task, units)
-
-
-@contextmanager
-def _progress() -> Iterator[Progress | None]:
-    if not sys.stderr.isatty():
-        yield None
-        return
-    columns = (
-        rp.TextColumn("{task.description}"),
-        rp.BarColumn(),
-        rp.MofNCompleteColumn(),
-        _RateColumn(),
-        rp.TimeRemainingColumn(),
-    )
-    with rp.Progress(*columns, console=err_console, transient=True) as bar:
-        yield _Bar(bar)
