@@ -40,16 +40,27 @@ def test_source_bucket_limits_and_refills() -> None:
 def test_key_bucket_is_shared_by_variants_of_the_key() -> None:
     g, _ = guard(key_burst=2, key_rate=0.5)
     g.admit("jwt", "10.0.0.1", "CI")
-    g.admit("jwt", "10.0.0.2", " ci ")
+    g.admit("jwt", "10.0.0.1", " ci ")
     with pytest.raises(RateLimited) as exc:
-        g.admit("jwt", "10.0.0.3", "Ci")
+        g.admit("jwt", "10.0.0.1", "Ci")
     assert exc.value.extra["retry_after"] == 2
-    g.admit("approle", "10.0.0.3", "ci")  # another method, another key
+    g.admit("jwt", "10.0.0.2", "ci")  # another caller of the same role is not starved
+    g.admit("approle", "10.0.0.1", "ci")  # another method, another key
+
+
+def test_role_wide_ceiling_caps_a_spread_out_attack() -> None:
+    g, _ = guard(key_burst=1, key_rate=0.01)
+    for i in range(10):  # ten times the per-source burst, from ten addresses
+        g.admit("jwt", f"10.0.1.{i}", "deploy")
+    with pytest.raises(RateLimited):
+        g.admit("jwt", "10.0.1.99", "deploy")
 
 
 def test_lockout_after_consecutive_failures_on_variants() -> None:
     g, clock = guard(max_failures=3, lockout=600)
-    assert [g.failed("approle", k) for k in ("Web", " web", "WEB\n")] == [False, False, True]
+    src = "10.9.9.9"
+    assert [g.failed("approle", k, src) for k in ("Web", " web", "WEB\n")] == [False, False, True]
+    g.admit("approle", "10.1.1.1", "web")  # failures from elsewhere do not lock real callers
     with pytest.raises(RateLimited, match="locked") as exc:
         g.admit("approle", "10.9.9.9", "web")
     assert exc.value.extra["retry_after"] == 600

@@ -338,3 +338,15 @@ def test_unreachable_smtp_and_test_endpoint(env: Env, smtp_receiver: SmtpReceive
     ok = env.notify.test_channel(env.root, "live")
     assert ok.state is DeliveryState.DELIVERED
     assert smtp_receiver.messages[0][1] == ["ops@example.com"]
+
+
+def test_webhook_to_a_metadata_address_is_refused() -> None:
+    from tessera.notify.ports import DeliveryFailed
+    from tessera.notify.webhook import refuse_metadata_hosts
+
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x",
+                "http://0.0.0.0:8080/", "http://[fd00:ec2::254]/"):  # fmt: skip
+        with pytest.raises(DeliveryFailed):
+            refuse_metadata_hosts(url)
+    refuse_metadata_hosts("http://127.0.0.1:9/hook")  # loopback receivers stay allowed
+    refuse_metadata_hosts("http://10.1.2.3/hook")

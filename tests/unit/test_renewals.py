@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from tessera.lifecycle.renewals import RULE
+from tessera.lifecycle.jobs import Jobs
+from tessera.lifecycle.renewals import KIND, RULE
 from tessera.storage.models import PkiCertificateRow
 from tessera.storage.models_lifecycle import FindingRow
 from tests.unit.pki_fixtures import WEB_PROFILE, make_env
@@ -84,5 +86,46 @@ def test_failing_renewal_becomes_a_finding_then_heals(tmp_path: Path) -> None:
         with env.c.db.session() as s:
             finding = s.scalar(select(FindingRow).where(FindingRow.rule_id == RULE))
             assert finding is not None and finding.status == "resolved"
+    finally:
+        env.c.close()
+
+
+def test_a_failed_signing_attempt_is_retried(tmp_path: Path, monkeypatch: Any) -> None:
+    """An intent abandoned by a failed sign must not count as a successor."""
+    from tessera.pki import batch
+
+    env = make_env(tmp_path)
+    try:
+        profile = {**WEB_PROFILE, "ttl": "1h", "auto_renew": True, "renew_at": 0.5}
+        env.c.pki.profiles.write(env.root, "web", profile)
+        old = env.issue(dns_names=("h.example.com",))
+        env.clock.advance(timedelta(minutes=31))
+        real = batch.leaf_certificate
+
+        def broken(*_a: Any, **_k: Any) -> Any:
+            raise RuntimeError("signing device unavailable")
+
+        monkeypatch.setattr(batch, "leaf_certificate", broken)
+        assert env.c.renewals.run_once() == 0
+        monkeypatch.setattr(batch, "leaf_certificate", real)
+        env.clock.advance(timedelta(minutes=5))  # past the back-off
+        assert env.c.renewals.due() == [old.certificate.id]
+        assert env.c.renewals.run_once() == 1
+    finally:
+        env.c.close()
+
+
+def test_blocked_certificates_do_not_starve_others(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+    try:
+        profile = {**WEB_PROFILE, "ttl": "1h", "auto_renew": True, "renew_at": 0.5}
+        env.c.pki.profiles.write(env.root, "web", profile)
+        a = env.issue(dns_names=("a.example.com",))
+        b = env.issue(dns_names=("b.example.com",))
+        env.clock.advance(timedelta(minutes=31))
+        env.c.renewals._batch = 1
+        other = Jobs(env.c.db, env.c.clock, env.c.rng, KIND, "other-node")
+        assert other.claim(a.certificate.id) is not None  # another node holds a
+        assert env.c.renewals.due() == [b.certificate.id]
     finally:
         env.c.close()

@@ -308,3 +308,22 @@ def test_revoke_does_not_take_over_a_revocation_in_progress(env) -> None:
     lease = c.leases.revoke(p, made.lease.id)
     assert lease.state is LeaseState.REVOKING  # left to the claim holder
     assert made.username in mem.users
+
+
+def test_decommission_plan_and_decommission_cover_leases(env) -> None:
+    c, p, mem, _clock = env
+    from tessera.auth.models import CreateTokenRequest
+    from tessera.inventory.models import CreateIdentityRequest
+
+    c.inventory.create_identity(p, CreateIdentityRequest(name="etl", owner="team-data"))
+    bound = c.tokens.authenticate(
+        c.tokens.create(p, CreateTokenRequest(policies=("root",), identity="etl")).token
+    )
+    made = c.database.creds(bound, "reader")
+    plan = c.inventory.decommission_plan(p, "etl")
+    assert CredentialKind.DYNAMIC_LEASE in {x.kind for x in plan}
+    assert c.leases.get(p, made.lease.id).state is LeaseState.ACTIVE  # a dry run changes nothing
+    c.inventory.decommission(p, "etl")
+    assert c.leases.get(p, made.lease.id).state is LeaseState.REVOKING
+    assert c.leases.process_due() == 1
+    assert made.username not in mem.users

@@ -144,6 +144,9 @@ def server(
         log_level="warning",
         access_log=False,
         server_header=False,
+        # X-Forwarded-For from loopback would spoof source addresses (CIDR bindings, rate
+        # limits); trusting a proxy must be an explicit choice
+        proxy_headers=False,
     )
     container.start_background()
     try:

@@ -25,7 +25,12 @@ from tessera.core.errors import Conflict, InvalidRequest, NotFound
 from tessera.core.ids import new_ulid
 from tessera.core.randomness import Randomness
 from tessera.discovery.models import DiscoveredCredential, ScanError
-from tessera.inventory.models import CredentialSource, LocationKind, RecordCredential
+from tessera.inventory.models import (
+    CredentialKind,
+    CredentialSource,
+    LocationKind,
+    RecordCredential,
+)
 from tessera.inventory.service import InventoryService
 from tessera.policy.models import Capability
 from tessera.policy.service import PolicyService
@@ -38,14 +43,28 @@ MAX_BATCH = 1000
 MAX_SCOPE = 1000
 MAX_GONE_KEPT = 20
 ERROR_SAMPLES = 50
-DISCOVERED_LOCATIONS = (LocationKind.FILE.value, LocationKind.GIT.value,
-                        LocationKind.ENDPOINT.value)  # fmt: skip
+# Attributes Tessera keeps about discovery itself; uploads cannot set them.
+RESERVED_ATTRIBUTES = frozenset({"missing_since", "gone_locations", "last_scan"})
 
 
 class ScanKind(StrEnum):
     SECRETS = "secrets"
     FILES = "files"
     TLS = "tls"
+
+
+# What each kind of scan can see: a scan only removes locations it would have reported.
+SCAN_REACH: dict[ScanKind, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    ScanKind.SECRETS: (
+        (LocationKind.FILE.value, LocationKind.GIT.value), (CredentialKind.LEAKED_SECRET.value,)
+    ),
+    ScanKind.FILES: (
+        (LocationKind.FILE.value,),
+        (CredentialKind.X509_CERTIFICATE.value, CredentialKind.PRIVATE_KEY.value,
+         CredentialKind.SSH_KEY.value),
+    ),
+    ScanKind.TLS: ((LocationKind.ENDPOINT.value,), (CredentialKind.X509_CERTIFICATE.value,)),
+}  # fmt: skip
 
 
 class ScanStatus(StrEnum):
@@ -114,8 +133,11 @@ class DiscoveryService:
         self, p: Principal, kind: ScanKind, scope: Sequence[str],
         request: dict[str, Any] | None = None, *, sudo: bool = False,
     ) -> Scan:  # fmt: skip
-        """Open a scan covering `scope` (location prefixes); results follow in batches."""
-        self._policies.authorize(p, f"discovery/scans/{kind.value}", Capability.CREATE, sudo=sudo)
+        """Open a scan covering `scope` (location prefixes); results follow in batches. A scope
+        lets the scan remove locations it did not see again, so it takes sudo."""
+        self._policies.authorize(
+            p, f"discovery/scans/{kind.value}", Capability.CREATE, sudo=sudo or bool(scope)
+        )
         now = self._clock.now()
         row = DiscoveryScanRow(
             id=new_ulid(self._clock, self._rng), kind=kind.value,
@@ -174,6 +196,7 @@ class DiscoveryService:
             return _scan(row)
 
     def _record(self, s: Session, scan: DiscoveryScanRow, cred: DiscoveredCredential) -> None:
+        clean = {k: v for k, v in cred.attributes.items() if k not in RESERVED_ATTRIBUTES}
         existing = s.scalar(
             select(CredentialRow.id).where(
                 CredentialRow.kind == cred.kind.value, CredentialRow.fingerprint == cred.fingerprint
@@ -190,7 +213,7 @@ class DiscoveryService:
                 RecordCredential(
                     kind=cred.kind, fingerprint=cred.fingerprint, name=cred.name[:512],
                     source=CredentialSource.DISCOVERED, not_after=cred.not_after,
-                    attributes={**cred.attributes, "last_scan": scan.id}, location=where,
+                    attributes={**clean, "last_scan": scan.id}, location=where,
                 ),
             )  # fmt: skip
         scan.locations += len(cred.locations)
@@ -199,7 +222,7 @@ class DiscoveryService:
             # found (again): refresh what the scanner knows, keep what others wrote
             attrs = {k: v for k, v in row.attributes.items() if k != "missing_since"}
             if row.source == CredentialSource.DISCOVERED.value:
-                attrs.update(cred.attributes)
+                attrs.update(clean)
             attrs["last_scan"] = scan.id
             row.attributes = attrs
 
@@ -209,7 +232,9 @@ class DiscoveryService:
         now = self._clock.now()
         with self._db.session(write=True) as s:
             row = self._running(s, scan_id)
-            row.missing = self._mark_gone(s, list(row.scope), as_utc(row.started_at), now)
+            row.missing = self._mark_gone(
+                s, ScanKind(row.kind), list(row.scope), as_utc(row.started_at), now
+            )
             row.status = ScanStatus.COMPLETED.value
             row.finished_at = now
             s.flush()
@@ -222,29 +247,45 @@ class DiscoveryService:
                 row.status, row.failure = ScanStatus.FAILED.value, reason[:1024]
                 row.finished_at = self._clock.now()
 
-    def _mark_gone(self, s: Session, scope: list[str], started: datetime, now: datetime) -> int:
+    def _mark_gone(
+        self, s: Session, kind: ScanKind, scope: list[str], started: datetime, now: datetime
+    ) -> int:
+        """Remove locations this kind of scan reports, under its scope (at a path or port
+        boundary), of credential kinds it finds, not seen since it started."""
         if not scope:
             return 0
         under = or_(
-            *(func.substr(CredentialLocationRow.location, 1, len(pfx)) == pfx for pfx in scope)
-        )
+            *(
+                or_(
+                    CredentialLocationRow.location == pfx,
+                    *(func.substr(CredentialLocationRow.location, 1, len(pfx) + 1) == pfx + sep
+                      for sep in ("/", ":", "#", "@")),
+                )
+                for pfx in scope
+            )
+        )  # fmt: skip
+        locs, kinds = SCAN_REACH[kind]
         stale = list(
             s.execute(
                 select(
                     CredentialLocationRow.id, CredentialLocationRow.credential_id,
                     CredentialLocationRow.kind, CredentialLocationRow.location,
                     CredentialLocationRow.last_seen_at,
-                ).where(
-                    under, CredentialLocationRow.kind.in_(DISCOVERED_LOCATIONS),
+                )
+                .join(CredentialRow, CredentialRow.id == CredentialLocationRow.credential_id)
+                .where(
+                    under, CredentialLocationRow.kind.in_(locs), CredentialRow.kind.in_(kinds),
                     CredentialLocationRow.last_seen_at < started,
                 )
             )
         )  # fmt: skip
         if not stale:
             return 0
-        s.execute(
-            delete(CredentialLocationRow).where(CredentialLocationRow.id.in_([r.id for r in stale]))
-        )
+        ids = [r.id for r in stale]
+        for i in range(0, len(ids), 500):  # bounded parameter lists on every engine
+            s.execute(
+                delete(CredentialLocationRow).where(CredentialLocationRow.id.in_(ids[i : i + 500]))
+            )
         by_credential: dict[str, list[dict[str, str]]] = {}
         for r in stale:
             by_credential.setdefault(r.credential_id, []).append(

@@ -49,6 +49,20 @@ class Jobs:
         self._db, self._clock, self._rng = db, clock, rng
         self.kind, self.node = kind, node
 
+    def blocked_query(self) -> Select[str]:
+        """Subject ids whose job is done, held by a live claim, or waiting for its retry."""
+        now = self._clock.now()
+        return select(LifecycleJobRow.subject_id).where(
+            LifecycleJobRow.kind == self.kind,
+            or_(
+                LifecycleJobRow.state == JobState.DONE.value,
+                and_(LifecycleJobRow.state == JobState.RUNNING.value,
+                     LifecycleJobRow.claim_until > now),
+                and_(LifecycleJobRow.state == JobState.RETRY.value,
+                     LifecycleJobRow.next_attempt_at > now),
+            ),
+        )  # fmt: skip
+
     def blocked(self, subject_ids: list[str]) -> set[str]:
         """Subjects whose job is done, or held by a live claim, or waiting for its retry."""
         if not subject_ids:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from tessera.core.clock import Clock, as_utc
 from tessera.core.errors import TesseraError
@@ -28,6 +28,7 @@ log = logging.getLogger("tessera.lifecycle.renewals")
 KIND = "renew_certificate"
 RULE = "renewal-failing"
 FAILURES_BEFORE_FINDING = 3
+MAX_PAGES = 20  # candidates read per pass: at most MAX_PAGES * batch
 Event = Callable[[str, str, dict[str, object]], None]  # (type, severity, subject) → publish
 
 
@@ -54,7 +55,9 @@ class RenewalScheduler:
         self._threads, self._batch = threads, batch
 
     def due(self) -> list[str]:
-        """Certificates past their renewal point, not yet renewed, not held by a claim."""
+        """Certificates past their renewal point, without an issued (or in-flight) successor,
+        not held by a claim, a pending retry or a finished job: up to `batch`, soonest expiry
+        first. Blocked ones are filtered in the query, so they never starve the others."""
         now = self._clock.now()
         with self._db.session() as s:
             fractions = {}
@@ -63,28 +66,43 @@ class RenewalScheduler:
                     fractions[name] = Profile.from_document(name, doc).renew_at
             if not fractions:
                 return []
-            renewed = select(PkiCertificateRow.renewed_from).where(
-                PkiCertificateRow.renewed_from.is_not(None)
+            live = (CertStatus.ISSUED.value, CertStatus.PENDING.value)
+            succeeded = select(PkiCertificateRow.renewed_from).where(
+                PkiCertificateRow.renewed_from.is_not(None), PkiCertificateRow.status.in_(live)
             )
-            rows = s.execute(
-                select(PkiCertificateRow.id, PkiCertificateRow.profile,
-                       PkiCertificateRow.not_before, PkiCertificateRow.not_after)
-                .where(
-                    PkiCertificateRow.status == CertStatus.ISSUED.value,
-                    PkiCertificateRow.profile.in_(list(fractions)),
-                    PkiCertificateRow.not_after > now,
-                    PkiCertificateRow.id.not_in(renewed),
-                )
-                .order_by(PkiCertificateRow.not_after)
-                .limit(self._batch * 4)
-            ).all()  # fmt: skip
-        due = [
-            r.id for r in rows
-            if r.not_before is not None and r.profile is not None
-            and _due_at(as_utc(r.not_before), as_utc(r.not_after), fractions[r.profile]) <= now
-        ][: self._batch]  # fmt: skip
-        blocked = self._jobs.blocked(due)
-        return [d for d in due if d not in blocked]
+            due: list[str] = []
+            after: tuple[datetime, str] | None = None
+            for _ in range(MAX_PAGES):
+                q = (
+                    select(PkiCertificateRow.id, PkiCertificateRow.profile,
+                           PkiCertificateRow.not_before, PkiCertificateRow.not_after)
+                    .where(
+                        PkiCertificateRow.status == CertStatus.ISSUED.value,
+                        PkiCertificateRow.profile.in_(list(fractions)),
+                        PkiCertificateRow.not_after > now,
+                        PkiCertificateRow.id.not_in(succeeded),
+                        PkiCertificateRow.id.not_in(self._jobs.blocked_query()),
+                    )
+                    .order_by(PkiCertificateRow.not_after, PkiCertificateRow.id)
+                    .limit(self._batch)
+                )  # fmt: skip
+                if after is not None:
+                    q = q.where(
+                        tuple_(PkiCertificateRow.not_after, PkiCertificateRow.id) > tuple_(*after)
+                    )
+                rows = s.execute(q).all()
+                for r in rows:
+                    if (
+                        r.not_before is not None
+                        and r.profile is not None
+                        and _due_at(as_utc(r.not_before), as_utc(r.not_after), fractions[r.profile])
+                        <= now
+                    ):
+                        due.append(r.id)
+                if len(due) >= self._batch or len(rows) < self._batch:
+                    break
+                after = (rows[-1].not_after, rows[-1].id)
+        return due[: self._batch]
 
     def run_once(self) -> int:
         """Renew what is due; returns how many this node renewed."""
@@ -98,7 +116,7 @@ class RenewalScheduler:
         claim = self._jobs.claim(cert_id)
         if claim is None:
             return 0  # another node has it
-        successor = self._already_renewed(cert_id)
+        successor = self._already_renewed(cert_id)  # issued successors only
         if successor is not None:  # renewed before a crash lost the job's completion
             self._jobs.done(claim, successor)
             return 0
@@ -119,7 +137,10 @@ class RenewalScheduler:
     def _already_renewed(self, cert_id: str) -> str | None:
         with self._db.session() as s:
             return s.scalar(
-                select(PkiCertificateRow.id).where(PkiCertificateRow.renewed_from == cert_id)
+                select(PkiCertificateRow.id).where(
+                    PkiCertificateRow.renewed_from == cert_id,
+                    PkiCertificateRow.status == CertStatus.ISSUED.value,
+                )
             )
 
     def _failed(self, claim: Claim, error: str) -> None:

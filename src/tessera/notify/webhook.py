@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -59,6 +62,7 @@ class WebhookNotifier:
             timestamp = str(int(self._clock.now().timestamp()))
             headers[TIMESTAMP_HEADER] = timestamp
             headers[SIGNATURE_HEADER] = sign(config.signing_secret, timestamp, body)
+        refuse_metadata_hosts(config.url)
         try:
             with (
                 httpx.Client(
@@ -74,3 +78,26 @@ class WebhookNotifier:
             raise DeliveryFailed(f"cannot reach the webhook: {type(exc).__name__}") from None
         if not 200 <= status < 300:
             raise DeliveryFailed(f"the webhook answered HTTP {status}")
+
+
+def refuse_metadata_hosts(url: str) -> None:
+    """Refuse a webhook whose host resolves to a link-local, unspecified, multicast or reserved
+    address: cloud metadata services (169.254.169.254, fd00:ec2::254) live there, and a channel
+    must not become a way to read them. Loopback and private networks stay allowed (internal
+    receivers are common). A DNS answer that changes between this check and the connection is
+    not covered."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return  # unresolvable: the connection fails and the delivery says so
+    for info in infos:
+        addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if (
+            addr.is_link_local or addr.is_unspecified or addr.is_multicast or addr.is_reserved
+            or addr in _METADATA
+        ):  # fmt: skip
+            raise DeliveryFailed("the webhook host resolves to a link-local or reserved address")
+
+
+_METADATA = (ipaddress.ip_address("fd00:ec2::254"),)

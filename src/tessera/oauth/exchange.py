@@ -27,9 +27,10 @@ from sqlalchemy.orm import Session
 from tessera.auth.jwtverify import InvalidToken, TrustedIssuer
 from tessera.auth.models import Principal
 from tessera.core.clock import Clock, as_utc
-from tessera.core.errors import Conflict, InvalidRequest, NotFound
+from tessera.core.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from tessera.core.text import check_text
 from tessera.inventory.models import IdentityStatus, validate_name
+from tessera.oauth.clients import client_path
 from tessera.oauth.errors import InvalidOAuthRequest
 from tessera.oauth.jose import JoseError, header_of, load_public_jwk, unverified_claims
 from tessera.oauth.models import (
@@ -91,6 +92,7 @@ class TokenExchange:
     def create_issuer(self, principal: Principal, issuer: ExchangeIssuer) -> ExchangeIssuer:
         checked = self._validate(issuer)
         self._policies.authorize(principal, issuer_path(checked.name), Capability.CREATE)
+        self._authorize_bindings(principal, checked)
         now = self._clock.now()
         try:
             with self._db.session(write=True) as s:
@@ -110,6 +112,7 @@ class TokenExchange:
         """Replace every setting of an existing issuer."""
         checked = self._validate(issuer)
         self._policies.authorize(principal, issuer_path(checked.name), Capability.UPDATE)
+        self._authorize_bindings(principal, checked)
         with self._db.session(write=True) as s:
             row = s.get(OAuthExchangeIssuerRow, checked.name, with_for_update=True)
             if row is None:
@@ -120,6 +123,19 @@ class TokenExchange:
             _fill(row, checked)
             row.updated_at = self._clock.now()
             return _from_row(row)
+
+    def _authorize_bindings(self, principal: Principal, issuer: ExchangeIssuer) -> None:
+        """A binding mints tokens for its identity: its writer must be allowed to create that
+        identity's OAuth clients, and the policy's max_ttl caps the binding's token lifetime."""
+        for b in issuer.bindings:
+            decision = self._policies.authorize(
+                principal, client_path(b.identity), Capability.CREATE
+            )
+            limit = decision.constraints.get("max_ttl")
+            if limit is not None and b.token_ttl.total_seconds() > int(limit):
+                raise PermissionDenied(
+                    f"binding token_ttl is above the policy's max_ttl of {int(limit)} s"
+                )
 
     def get_issuer(self, principal: Principal, name: str) -> ExchangeIssuer:
         name = validate_name(name, "exchange issuer name")

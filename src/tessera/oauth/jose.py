@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
@@ -157,7 +158,8 @@ def check_times(
 
 
 def _is_number(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # NaN and infinities (Python's json accepts them) would slip past every comparison
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def audiences_of(claims: Mapping[str, Any]) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tessera.core.clock import Clock, as_utc
+from tessera.core.errors import Conflict
 from tessera.core.ids import new_ulid
 from tessera.core.randomness import Randomness
 from tessera.inventory.models import CredentialKind, CredentialStatus
@@ -66,6 +67,10 @@ _LOCK_ISSUED = (
     .where(_T.c.id.in_(bindparam("ids", expanding=True)), _T.c.status == CertStatus.ISSUED.value)
     .with_for_update()
 )
+_SUCCEEDED = select(_T.c.renewed_from).where(
+    _T.c.renewed_from.in_(bindparam("ids", expanding=True)),
+    _T.c.status == CertStatus.ISSUED.value,
+)
 _MARK_ISSUED = (
     update(_T)
     .where(_T.c.id == bindparam("row_id"))
@@ -88,6 +93,8 @@ class Job:
     plan: Plan
     identity: str | None
     renewed_from: str | None
+    # scheduled renewal: refused when the certificate already has an issued successor
+    once: bool = False
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
     wake: threading.Event = field(default_factory=threading.Event)
     notify: Callable[[], object] | None = None
@@ -313,6 +320,9 @@ class IssueBatcher:
         pending = set(conn.execute(_LOCK_PENDING, {"ids": [j.row_id for j in live]}).scalars())
         renewed_ids = [j.renewed_from for j in live if j.renewed_from is not None]
         renewable = set(conn.execute(_LOCK_ISSUED, {"ids": renewed_ids}).scalars())
+        # under the lock on the renewed rows: a second scheduled renewal sees the first one
+        once = [j.renewed_from for j in live if j.once and j.renewed_from is not None]
+        succeeded = set(conn.execute(_SUCCEEDED, {"ids": once}).scalars()) if once else set()
         good: list[Job] = []
         for job in live:
             if job.error is None:
@@ -323,6 +333,8 @@ class IssueBatcher:
                         raise CAUnavailable("the certificate intent was repaired meanwhile")
                     if job.renewed_from is not None and job.renewed_from not in renewable:
                         raise CAUnavailable("the certificate being renewed was revoked")
+                    if job.once and job.renewed_from in succeeded:
+                        raise Conflict("the certificate has been renewed already")
                     self._bind(s, job.identity)
                     good.append(job)
                 except Exception as exc:

@@ -175,7 +175,9 @@ class IssuanceService:
             ip_addresses=names[1], uris=names[2], emails=names[3], public_key=cert.public_key(),
         )  # fmt: skip
         checked = plan(profile, again, {})
-        return self._execute(profile, checked, identity.name if identity else None, old.id)
+        return self._execute(
+            profile, checked, identity.name if identity else None, old.id, once=True
+        )
 
     def _execute(
         self,
@@ -183,10 +185,11 @@ class IssuanceService:
         p: Plan,
         identity: str | None,
         renewed_from: str | None = None,
+        once: bool = False,
     ) -> IssuedCertificate:
         """Intent committed → sign → record → answer, with commits shared by concurrent
         callers (see `batch`)."""
-        return self._batcher.submit(Job(profile, p, identity, renewed_from))
+        return self._batcher.submit(Job(profile, p, identity, renewed_from, once))
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, principal: Principal, cert_id: str) -> Certificate:

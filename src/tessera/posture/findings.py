@@ -57,17 +57,18 @@ class FindingStore:
 
     def raise_(self, f: NewFinding) -> bool:
         now = self._clock.now()
+        key = f.subject_key[:128]  # as stored: a longer key must find its row again
         with self._db.session(write=True) as s:
             row = s.scalar(
                 select(FindingRow).where(
-                    FindingRow.rule_id == f.rule_id, FindingRow.subject_key == f.subject_key
+                    FindingRow.rule_id == f.rule_id, FindingRow.subject_key == key
                 )
             )
             if row is None:
                 s.add(
                     FindingRow(
                         id=new_ulid(self._clock, self._rng), rule_id=f.rule_id,
-                        subject_key=f.subject_key[:128], credential_id=f.credential_id,
+                        subject_key=key, credential_id=f.credential_id,
                         identity_id=f.identity_id, severity=f.severity.value,
                         risk=RISK[f.severity], status=FindingStatus.OPEN.value,
                         title=f.title[:512], details=dict(f.details), opened_at=now,

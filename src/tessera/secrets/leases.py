@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
@@ -226,14 +226,28 @@ class LeaseService:
         return count
 
     def revoke_for_identity(self, session: Session, identity_id: str, now: datetime) -> int:
-        """Decommission: mark the identity's leases for revocation in the caller's transaction."""
-        result = session.execute(
+        """Decommission: in the caller's transaction, mark the identity's leases for revocation
+        and their inventory rows revoked; the worker drops the users once this commits."""
+        ids = list(
+            session.scalars(
+                select(LeaseRow.id).where(
+                    LeaseRow.identity_id == identity_id, LeaseRow.state.in_(LIVE)
+                )
+            )
+        )
+        if not ids:
+            return 0
+        session.execute(
             update(LeaseRow)
-            .where(LeaseRow.identity_id == identity_id, LeaseRow.state.in_(LIVE))
+            .where(LeaseRow.id.in_(ids), LeaseRow.state.in_(LIVE))
             .values(state=LeaseState.REVOKING.value, next_attempt_at=now)
         )
-        self.wake()
-        return int(getattr(result, "rowcount", 0) or 0)
+        kind = CredentialKind.DYNAMIC_LEASE.value
+        self._inventory.set_status(
+            session, [(kind, lease_fingerprint(i)) for i in ids], CredentialStatus.REVOKED, now
+        )
+        event.listen(session, "after_commit", lambda _s: self.wake(), once=True)
+        return len(ids)
 
     def _mark_revoking(self, cond: ColumnElement[bool]) -> int:
         now = self._clock.now()

@@ -117,7 +117,9 @@ class AppRoleService:
         with self._db.session(write=True) as s:
             row = s.get(AppRoleRow, name, with_for_update=True)
             self._authz.authorize(principal, path, Capability.UPDATE if row else Capability.CREATE)
-            store.check_grants(s, self._authz, self._inventory, spec.identity, spec.policies)
+            store.check_grants(
+                s, self._authz, self._inventory, spec.identity, spec.policies, principal
+            )
             if row is None:
                 row = AppRoleRow(name=name, role_id=self._uuid(), created_at=now)
                 s.add(row)
@@ -274,7 +276,7 @@ class AppRoleService:
         role, reason = self._check(role_id, req.secret_id, req.source)
         if role is None or reason is not None:
             reason = reason or "refused"
-            self._guard.failed(METHOD, role_id[:MAX_PRESENTED])
+            self._guard.failed(METHOD, role_id[:MAX_PRESENTED], req.source)
             login_refused(METHOD, reason, role.name if role else None)
             raise LoginRefused(_REFUSED, reason)
         meta = {"role": role.name}
@@ -288,7 +290,7 @@ class AppRoleService:
             timedelta(seconds=role.token_max_ttl_seconds),
             meta,
         )
-        self._guard.succeeded(METHOD, role_id)
+        self._guard.succeeded(METHOD, role_id, req.source)
         login_accepted(METHOD, role.name, created)
         return created
 

@@ -154,7 +154,9 @@ class JwtAuthService:
             self._authz.authorize(principal, f"auth/jwt/roles/{name}", capability)
             if s.get(JwtIssuerRow, spec.issuer) is None:
                 raise NotFound(f"no JWT issuer named {spec.issuer!r}")
-            store.check_grants(s, self._authz, self._inventory, spec.identity, spec.policies)
+            store.check_grants(
+                s, self._authz, self._inventory, spec.identity, spec.policies, principal
+            )
             if row is None:
                 row = JwtRoleRow(name=name, created_at=now)
                 s.add(row)
@@ -201,7 +203,7 @@ class JwtAuthService:
             user = self._check_claims(role, claims)
         except (InvalidToken, LoginRefused) as exc:
             reason = exc.reason if isinstance(exc, LoginRefused) else exc.detail
-            self._guard.failed(METHOD, key[:256])
+            self._guard.failed(METHOD, key[:256], req.source)
             login_refused(METHOD, reason, role.name if role else None)
             raise
         spec = role.spec
@@ -213,7 +215,7 @@ class JwtAuthService:
             spec.token_max_ttl,
             {"role": role.name, "issuer": spec.issuer, "user": user},
         )
-        self._guard.succeeded(METHOD, key)
+        self._guard.succeeded(METHOD, key, req.source)
         login_accepted(METHOD, role.name, created)
         return created
 

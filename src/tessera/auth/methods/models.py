@@ -210,6 +210,10 @@ class JwtRoleSpec:
         validate_role_name(self.issuer, "issuer")
         if not self.bound_audiences or len(self.bound_audiences) > 16:
             raise InvalidRequest("bound_audiences must list 1-16 audiences")
+        if not self.bound_claims:
+            # with a shared issuer (CI providers) the caller picks `aud`: without a claim
+            # binding, any repository or workload of that issuer could log in
+            raise InvalidRequest("bound_claims must bind at least one claim")
         for aud in self.bound_audiences:
             check_text(aud, "bound_audiences", 1024)
         if len(self.bound_claims) > MAX_BOUND_CLAIMS:

@@ -83,11 +83,14 @@ class LoginGuard:
         self._failures = _Lru(self.limits.max_entries)
 
     def admit(self, method: str, source: str, key: str) -> None:
+        """Lockouts and the per-role bucket count per (role, source): failures sent from
+        elsewhere must not lock a role's real callers out. A role-wide bucket ten times larger
+        still caps a spread-out attack."""
         lim = self.limits
         now = self._clock.monotonic()
         ckey = f"{method}:{canonical_key(key)}"
         with self._lock:
-            state = self._failures.get(ckey)
+            state = self._failures.get(f"{ckey}@{source}")
             if isinstance(state, _Failures) and state.locked_until > now:
                 raise _limited(
                     "too many failed logins for this role; locked", state.locked_until - now
@@ -95,15 +98,17 @@ class LoginGuard:
             wait = self._take(f"src:{source}", lim.source_burst, lim.source_rate, now)
             if wait:
                 raise _limited("too many logins from this address", wait)
-            wait = self._take(f"key:{ckey}", lim.key_burst, lim.key_rate, now)
+            wait = self._take(f"key:{ckey}@{source}", lim.key_burst, lim.key_rate, now)
+            if not wait:
+                wait = self._take(f"key:{ckey}", lim.key_burst * 10, lim.key_rate * 10, now)
             if wait:
                 raise _limited("too many logins for this role", wait)
 
-    def failed(self, method: str, key: str) -> bool:
-        """Count a failure; True when this one locked the key."""
+    def failed(self, method: str, key: str, source: str = "") -> bool:
+        """Count a failure of `key` from `source`; True when this one locked them."""
         lim = self.limits
         now = self._clock.monotonic()
-        ckey = f"{method}:{canonical_key(key)}"
+        ckey = f"{method}:{canonical_key(key)}@{source}"
         with self._lock:
             state = self._failures.get(ckey)
             if not isinstance(state, _Failures) or now - state.first > lim.failure_window:
@@ -116,9 +121,9 @@ class LoginGuard:
             self._failures.touch(ckey, state)
             return locked
 
-    def succeeded(self, method: str, key: str) -> None:
+    def succeeded(self, method: str, key: str, source: str = "") -> None:
         with self._lock:
-            self._failures.pop(f"{method}:{canonical_key(key)}", None)
+            self._failures.pop(f"{method}:{canonical_key(key)}@{source}", None)
 
     def _take(self, name: str, burst: int, rate: float, now: float) -> float:
         """Take one token; 0 when granted, else the seconds until one is available."""

@@ -19,8 +19,10 @@ from tessera.auth.methods.models import (
     SecretIdInfo,
 )
 from tessera.auth.methods.ports import Authorizer, InventoryPort
+from tessera.auth.models import Principal
 from tessera.core.clock import as_utc
-from tessera.core.errors import InvalidRequest
+from tessera.core.errors import InvalidRequest, PermissionDenied
+from tessera.policy.models import Capability
 from tessera.storage.models_auth import AppRoleRow, AppRoleSecretIdRow, JwtIssuerRow, JwtRoleRow
 
 
@@ -30,13 +32,22 @@ def check_grants(
     inventory: InventoryPort,
     identity: str | None,
     policies: tuple[str, ...],
+    principal: Principal,
 ) -> None:
-    """A role may only name policies that exist and an active identity (checked at write
-    time so a mistake shows now, and again at each login by the token service)."""
+    """A role may only name policies that exist and that its writer holds (as for child
+    tokens: a login must never give more than the person who configured it has), and an
+    active identity the writer may bind credentials to (`update` on `identities/<name>`)."""
+    if not principal.is_root:
+        extra = set(policies) - set(principal.policy_names) - {"default"}
+        if extra:
+            raise PermissionDenied(
+                "a role can only grant policies its writer holds: " + ", ".join(sorted(extra))
+            )
     for name in policies:
         if not authz.exists(s, name):
             raise InvalidRequest(f"no policy named {name!r}")
     if identity is not None:
+        authz.authorize(principal, f"identities/{identity}", Capability.UPDATE)
         inventory.bind_identity(s, identity)
 
 
