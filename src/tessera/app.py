@@ -15,6 +15,9 @@ from tessera.apikeys.service import ApiKeyService
 from tessera.audit import Auditor, FileSink, StreamSink
 from tessera.audit.sinks import AuditSink
 from tessera.auth.methods import AuthMethods, build_auth_methods
+from tessera.auth.methods.cert import CertAuthService
+from tessera.auth.methods.cert_listener import CertLoginListener, ListenerConfig
+from tessera.auth.methods.cert_revocation import CrlSet
 from tessera.auth.service import TokenLimits, TokenService
 from tessera.barrier.operations import OperatorService
 from tessera.barrier.service import Barrier
@@ -81,6 +84,8 @@ class Container:
     notify: NotifyService
     oauth: OAuthServer
     posture: PostureService
+    cert_auth: CertAuthService
+    cert_listener: CertLoginListener | None = None
 
     def start_background(self) -> None:
         """Start the upkeep threads a server runs (CRL rebuilds, intent repair). On SQLite
@@ -92,8 +97,12 @@ class Container:
         self.apikeys.start()
         self.lifecycle.start()
         self.notify.start()
+        if self.cert_listener is not None:
+            self.cert_listener.start()  # serves only once its revocation data is loaded
 
     def close(self) -> None:
+        if self.cert_listener is not None:
+            self.cert_listener.stop()
         self.notify.stop()
         self.lifecycle.stop()
         self.apikeys.stop()
@@ -159,6 +168,10 @@ def build(
         db, clock, rng, barrier, policies, inventory, settings.url, auth_methods.verifier
     )
     inventory.add_revoker(oauth)
+    cert_auth = CertAuthService(
+        db, clock, policies, inventory, tokens, auth_methods.guard,
+        CrlSet(settings.tls_login_crl_files),
+    )  # fmt: skip
     findings = FindingStore(db, clock, rng)
     node = f"{socket.gethostname()}:{os.getpid()}"
     posture = build_posture(db, clock, rng, policies, node)
@@ -171,7 +184,29 @@ def build(
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
         apikeys, auth_methods, findings, renewals,
         LifecycleWorker(renewals, barrier, posture.engine), notify, oauth, posture,
+        cert_auth, _cert_listener(settings, cert_auth, auditor, barrier, clock, rng),
     )  # fmt: skip
+
+
+def _cert_listener(
+    settings: Settings, service: CertAuthService, auditor: Auditor, barrier: Barrier,
+    clock: Clock, rng: Randomness,
+) -> CertLoginListener | None:  # fmt: skip
+    """The mutual-TLS login listener when `tls_login_listen` is set (needs the cert and key)."""
+    if settings.tls_login_listen is None:
+        return None
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        raise TesseraError("--tls-login-listen needs --tls-cert and --tls-key")
+    host, _, port = settings.tls_login_listen.rpartition(":")
+    if not port.isdigit():
+        raise TesseraError(
+            f"--tls-login-listen must be host:port, got {settings.tls_login_listen!r}"
+        )
+    config = ListenerConfig(
+        host.strip("[]") or "127.0.0.1", int(port), settings.tls_cert_file,
+        settings.tls_key_file,
+    )  # fmt: skip
+    return CertLoginListener(service, config, auditor, lambda: barrier.sealed, clock, rng)
 
 
 def _irrevocable(auditor: Auditor, notify: NotifyService, clock: Clock, lease: Lease) -> None:

@@ -24,6 +24,10 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY
     token_cache_ttl: float = 1.0
     public_url: str | None = None
+    tls_login_listen: str | None = None  # host:port of the mutual-TLS certificate login
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_login_crl_files: tuple[Path, ...] = ()
 
     @property
     def host_port(self) -> tuple[str, int]:

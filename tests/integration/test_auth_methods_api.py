@@ -166,8 +166,10 @@ def test_jwt_issuer_config_refusals(root: httpx.Client) -> None:
     oct_key = root.put("/v1/auth/jwt/issuers/bad", json={
         "issuer": ISS, "static_keys": [{"kty": "oct", "k": "c2VjcmV0"}]})  # fmt: skip
     assert oct_key.status_code == 400
-    no_issuer = root.put("/v1/auth/jwt/roles/x", json={"issuer": "nope", "bound_audiences": ["a"]})
-    assert no_issuer.status_code == 404
+    role = {"issuer": "nope", "bound_audiences": ["a"], "bound_claims": {"sub": "x"}}
+    assert root.put("/v1/auth/jwt/roles/x", json=role).status_code == 404
+    unbound = {"issuer": "nope", "bound_audiences": ["a"]}  # any workload of the issuer
+    assert root.put("/v1/auth/jwt/roles/x", json=unbound).status_code == 400
 
 
 # -- AppRole ------------------------------------------------------------------------------------

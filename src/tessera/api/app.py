@@ -11,6 +11,7 @@ from tessera.api import errors
 from tessera.api.middleware import GateMiddleware, Metrics
 from tessera.api.routers import (
     apikeys,
+    auth_cert,
     auth_methods,
     database,
     discovery,
@@ -41,6 +42,7 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(apikeys.router)
     app.include_router(auth_methods.router)
+    app.include_router(auth_cert.router)
     app.include_router(identities.router)
     app.include_router(pki.router)
     app.include_router(pki_public.router)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from tessera.cli import (
     agent,
     apikeys,
+    auth_cert,
     auth_methods,
     identities,
     notify,
@@ -50,6 +51,7 @@ app.add_typer(scan.app, name="scan")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(apikeys.app, name="apikey")
 app.add_typer(auth_methods.app, name="auth")
+auth_methods.app.add_typer(auth_cert.app, name="cert")
 app.command("agent")(agent.command)
 app.add_typer(notify.app, name="notify")
 app.add_typer(oauth.app, name="oauth")
@@ -95,6 +97,27 @@ def server(
         None, "--unseal-key-file", envvar="TESSERA_UNSEAL_KEY_FILE"
     ),
     max_body_bytes: int = typer.Option(1024 * 1024, "--max-body-bytes", min=1024),
+    tls_login_listen: str | None = typer.Option(
+        None,
+        "--tls-login-listen",
+        envvar="TESSERA_TLS_LOGIN_LISTEN",
+        help="host:port of the mutual-TLS certificate login listener (off when unset).",
+    ),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        envvar="TESSERA_TLS_CERT",
+        help="PEM certificate (chain may follow) of the TLS login listener.",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", envvar="TESSERA_TLS_KEY", help="Its private key (PEM)."
+    ),
+    tls_login_crl: list[Path] = typer.Option(
+        [],
+        "--tls-login-crl",
+        help="CRL file of an external CA trusted by cert roles (repeat); loaded before the "
+        "TLS login listener serves.",
+    ),
 ) -> None:
     """Run the Tessera server."""
     import uvicorn
@@ -115,6 +138,10 @@ def server(
         unseal_keys=tuple(k.strip() for k in env_keys.replace(",", "\n").splitlines() if k.strip()),
         max_body_bytes=max_body_bytes,
         public_url=public_url.rstrip("/") if public_url else None,
+        tls_login_listen=tls_login_listen,
+        tls_cert_file=tls_cert,
+        tls_key_file=tls_key,
+        tls_login_crl_files=tuple(tls_login_crl),
     )
     try:
         host, port = settings.host_port
@@ -148,7 +175,11 @@ def server(
         # limits); trusting a proxy must be an explicit choice
         proxy_headers=False,
     )
-    container.start_background()
+    try:
+        container.start_background()
+    except TesseraError as exc:  # e.g. the TLS login listener cannot load its CRL or key
+        container.close()
+        raise fail(exc.detail) from None
     try:
         uvicorn.Server(config).run()
     finally:

@@ -1,5 +1,6 @@
-"""Tables of the machine auth methods: AppRole roles and secret ids, JWT/OIDC issuers and roles.
-Secret ids are stored only as keyed hashes (HMAC-SHA256 under a barrier-held key)."""
+"""Tables of the machine auth methods: AppRole roles and secret ids, JWT/OIDC issuers and roles,
+TLS certificate roles. Secret ids are stored only as keyed hashes (HMAC-SHA256 under a
+barrier-held key)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,24 @@ class JwtRoleRow(Base):
     bound_claims: Mapped[dict[str, Any]] = mapped_column(JSON)
     user_claim: Mapped[str] = mapped_column(String(255))
     expected_typ: Mapped[str | None] = mapped_column(String(64))
+    identity: Mapped[str | None] = mapped_column(String(255))
+    policies: Mapped[list[str]] = mapped_column(JSON)
+    token_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    token_max_ttl_seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CertRoleRow(Base):
+    """A TLS certificate login role: its trust anchors, the SAN patterns it accepts and what
+    a login grants. `trusted_ca_pems` are public CA certificates (nothing secret)."""
+
+    __tablename__ = "cert_auth_roles"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    allowed_cas: Mapped[list[str]] = mapped_column(JSON)
+    trusted_ca_pems: Mapped[list[str]] = mapped_column(JSON)
+    allowed_dns_sans: Mapped[list[str]] = mapped_column(JSON)
+    allowed_uri_sans: Mapped[list[str]] = mapped_column(JSON)
     identity: Mapped[str | None] = mapped_column(String(255))
     policies: Mapped[list[str]] = mapped_column(JSON)
     token_ttl_seconds: Mapped[int] = mapped_column(Integer)
