@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from tessera.apikeys import ApiKeyLimits
+from tessera.apikeys.rotation import ApiKeyRotation
 from tessera.apikeys.service import ApiKeyService
 from tessera.audit import Auditor, FileSink, StreamSink
 from tessera.audit.sinks import AuditSink
@@ -41,6 +42,7 @@ from tessera.posture import PostureService, build_posture
 from tessera.posture.findings import FindingStore
 from tessera.secrets.database import DatabaseSecrets
 from tessera.secrets.kv import KvService
+from tessera.secrets.kv_rotation import KvRotation
 from tessera.secrets.leases import Lease, LeaseService
 from tessera.secrets.worker import SecretsWorker
 from tessera.ssh import SshService
@@ -183,7 +185,10 @@ def build(
         settings, clock, rng, db, barrier, auditor, policies, inventory, tokens, operator, pki,
         ssh, ssh_revocations, kv, leases, database, worker, discovery, DiscoveryRunner(discovery),
         apikeys, auth_methods, findings, renewals,
-        LifecycleWorker(renewals, barrier, posture.engine), notify, oauth, posture,
+        LifecycleWorker(
+            renewals, barrier, posture.engine, kv_rotation=KvRotation(db, clock, rng, kv, node),
+            apikey_rotation=ApiKeyRotation(db, clock, rng, apikeys, node),
+        ), notify, oauth, posture,
         cert_auth, _cert_listener(settings, cert_auth, auditor, barrier, clock, rng),
     )  # fmt: skip
 

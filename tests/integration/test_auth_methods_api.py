@@ -123,15 +123,24 @@ def test_bad_ci_tokens_refused_and_audited(
     reason: str,
 ) -> None:
     token = sign(oidc.ec, ci_claims(**claims), kid="ec-1")
+
+    def logins() -> list[dict[str, Any]]:
+        return [
+            d for line in audit_lines(srv) if line["type"] == "response"
+            for d in line["data"]["decisions"] if d.get("path") == "auth/jwt/login"
+        ]  # fmt: skip
+
+    before = len(logins())
     with srv.client() as anon:
         resp = anon.post("/v1/auth/jwt/login", json={"role": ci_role, "jwt": token})
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json")
-    refusals = [
-        d for line in audit_lines(srv) if line["type"] == "response"
-        for d in line["data"]["decisions"] if d.get("path") == "auth/jwt/login"
-    ]  # fmt: skip
-    assert refusals and refusals[-1]["reasons"] == [reason] and not refusals[-1]["allowed"]
+    # the response line is written once the answer has gone out: wait for it (bounded)
+    deadline = time.monotonic() + 10
+    while len(refusals := logins()) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(refusals) > before
+    assert refusals[-1]["reasons"] == [reason] and not refusals[-1]["allowed"]
     assert token not in srv.audit_log.read_text()
 
 

@@ -3,7 +3,8 @@
 Problem types an API key caller meets: `invalid-api-key` (401, from verify: the key is wrong,
 unknown, expired, revoked or malformed, never saying which), `not-found` (404: no such key id),
 `conflict` (409: rotating a revoked, expired or already rotated key; an identity that is
-decommissioned), `invalid-request` (400: scopes, ttl or overlap out of bounds),
+decommissioned; a successor pickup when nothing waits), `invalid-request` (400: scopes, ttl,
+overlap or rotate_every out of bounds),
 `permission-denied` (403)."""
 
 from __future__ import annotations
@@ -20,6 +21,15 @@ SCOPES_DOC = (
     "digits, '_', '.', '-' (e.g. 'orders:read'). Tessera does not interpret them: the service "
     "that verifies the key does."
 )
+ROTATE_EVERY_DOC = (
+    "Scheduled rotation: every so long (1m-366d) after the key was made the server makes a "
+    "successor, kept sealed until picked up once (`POST /v1/apikeys/successor` with the old key, "
+    "or `POST /v1/apikeys/{id}/pickup`). Null: never. " + DURATION_DOC
+)
+POLICY_OVERLAP_DOC = (
+    "How long the old key keeps working after a scheduled rotation, and so the time to pick up "
+    "the successor: above 0, at most 30d (default 24h). " + DURATION_DOC
+)
 
 
 class ApiKeyCreateIn(Strict):
@@ -33,6 +43,24 @@ class ApiKeyCreateIn(Strict):
     )  # fmt: skip
     name: str | None = Field(
         None, max_length=255, description="Display name (default '<identity> api key')."
+    )
+    rotate_every: Duration | None = Field(None, description=ROTATE_EVERY_DOC)
+    overlap: Duration | None = Field(None, description=POLICY_OVERLAP_DOC)
+
+
+class ApiKeyPolicyIn(Strict):
+    """A key's rotation policy, replaced as a whole (policy: `update` on the key's path)."""
+
+    rotate_every: Duration | None = Field(None, description=ROTATE_EVERY_DOC)
+    overlap: Duration | None = Field(None, description=POLICY_OVERLAP_DOC)
+
+
+class ApiKeySuccessorIn(Strict):
+    """The old key, proving possession, to collect its scheduled successor once."""
+
+    key: str = Field(
+        description="The old API key (`tsk_…`), still within its overlap. A key that is not "
+        "valid gets the 401 `invalid-api-key` answer; when nothing waits, 409 `conflict`."
     )
 
 
@@ -80,6 +108,17 @@ class ApiKeyOut(BaseModel):
     replaces: str | None = Field(description="Id of the key this one was rotated from.")
     replaced_by: str | None = Field(description="Id of the key this one was rotated to.")
     credential_id: str = Field(description="The key's credential in the inventory.")
+    rotate_every_seconds: int | None = Field(
+        None, description="Scheduled rotation period in seconds; null = never."
+    )
+    overlap_seconds: int | None = Field(
+        None, description="Overlap of scheduled rotations in seconds; null = the default (24h)."
+    )
+    rotate_at: datetime | None = Field(None, description="Next scheduled rotation. " + TIME_DOC)
+    generation: int = Field(0, description="Rotations from the first key of this chain.")
+    awaiting_pickup: bool = Field(
+        False, description="A scheduled successor's key is waiting sealed for its one pickup."
+    )
 
 
 class ApiKeyCreatedOut(BaseModel):

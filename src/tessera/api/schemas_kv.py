@@ -15,10 +15,14 @@ from pydantic import BaseModel, Field
 from tessera.api.schemas import DURATION_DOC, TIME_DOC, Duration, Strict
 from tessera.secrets.kv_models import (
     MAX_CUSTOM_KEYS,
+    MAX_GENERATED_LENGTH,
+    MAX_KEY_LENGTH,
     MAX_KEYS,
     MAX_MAX_VERSIONS,
     MAX_VALUE_BYTES,
     MAX_VERSIONS_PER_CALL,
+    MIN_GENERATED_BITS,
+    Alphabet,
 )
 
 
@@ -71,6 +75,21 @@ class KvVersionsIn(Strict):
     )
 
 
+class KvGenerator(Strict):
+    """How scheduled (and on-demand) rotation regenerates one field of the secret; the other
+    fields of the latest version are carried over. The previous version stays readable."""
+
+    field: str = Field(
+        min_length=1, max_length=MAX_KEY_LENGTH, description="The data key to regenerate."
+    )
+    length: int = Field(
+        le=MAX_GENERATED_LENGTH,
+        description=f"Characters; at least {MIN_GENERATED_BITS} bits of entropy (e.g. 22 "
+        "alnum, 32 hex, 22 base64url).",
+    )
+    alphabet: Alphabet = Field(Alphabet.ALNUM, description="Characters drawn from.")
+
+
 class KvMetadataIn(Strict):
     """Changes to a path's settings; absent fields stay as they are. Creates the path
     (without a version) if it does not exist."""
@@ -95,6 +114,12 @@ class KvMetadataIn(Strict):
     rotation_period: Duration | None = Field(
         None, description="How often the secret should be rewritten; 0 clears. " + DURATION_DOC
     )
+    generate: KvGenerator | None = Field(
+        None,
+        description="With rotation_period, the secret is rotated automatically once its latest "
+        "version is a period old. Requires max_versions of 0 or at least 2.",
+    )
+    clear_generate: bool = Field(False, description="Remove the generator (stops rotation).")
 
 
 class KvMetadataOut(BaseModel):
@@ -108,6 +133,9 @@ class KvMetadataOut(BaseModel):
     custom_metadata: dict[str, str] = Field(description="Free-form string metadata.")
     owner: str | None = Field(description="Accountable team or person.")
     rotation_period: int | None = Field(description="Seconds between rotations (null = none).")
+    generate: KvGenerator | None = Field(
+        None, description="The generator used by rotation (null = none)."
+    )
     rotation_due_at: datetime | None = Field(
         description="last_rotated_at + rotation_period. " + TIME_DOC
     )

@@ -14,6 +14,7 @@ from tessera.apikeys.models import (
     CreatedApiKey,
     RotateApiKeyRequest,
     RotatedApiKey,
+    RotationPolicy,
     VerifiedKey,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidApiKey",
     "RotateApiKeyRequest",
     "RotatedApiKey",
+    "RotationPolicy",
     "VerifiedKey",
     "well_formed",
 ]

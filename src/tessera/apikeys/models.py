@@ -61,6 +61,15 @@ class ApiKeyLimits:
 
 
 @dataclass(frozen=True)
+class RotationPolicy:
+    """Scheduled rotation: every `rotate_every` (None: never) the key gets a successor and
+    keeps working for `overlap` (None: the server default) while its holder picks that up."""
+
+    rotate_every: timedelta | None = None
+    overlap: timedelta | None = None
+
+
+@dataclass(frozen=True)
 class CreateApiKeyRequest:
     """A new key for an identity; `ttl` None takes the default lifetime."""
 
@@ -68,6 +77,7 @@ class CreateApiKeyRequest:
     scopes: Sequence[str] = ()
     ttl: timedelta | None = None
     name: str | None = None
+    rotation: RotationPolicy = RotationPolicy()
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,10 @@ class ApiKey:
     replaces: str | None
     replaced_by: str | None
     credential_id: str
+    rotation: RotationPolicy = RotationPolicy()
+    rotate_at: datetime | None = None
+    generation: int = 0
+    awaiting_pickup: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,20 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from tessera.auth.models import Principal
+from tessera.barrier.aead import AAD
 from tessera.inventory.models import CredentialStatus, RecordCredential
 from tessera.policy.models import Capability, Decision
 
 
 class KeySource(Protocol):
-    """Supplies the HMAC key API keys are hashed with (kept behind the barrier)."""
+    """Supplies the HMAC key API keys are hashed with (kept behind the barrier) and seals the
+    successors of scheduled rotations until they are picked up."""
 
     def system_secret(self, name: str, size: int = 32) -> bytes: ...
+
+    def encrypt(self, aad: AAD, plaintext: bytes) -> bytes: ...
+
+    def decrypt(self, aad: AAD, blob: bytes) -> bytes: ...
 
 
 class Authorizer(Protocol):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Select, String, Table, bindparam, or_, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
-from tessera.apikeys.models import ApiKey, ApiKeyStatus
+from tessera.apikeys.models import ApiKey, ApiKeyStatus, RotationPolicy
 from tessera.core.clock import as_utc
 from tessera.storage.models import CredentialRow, IdentityRow
 from tessera.storage.models_apikeys import ApiKeyRow
@@ -38,6 +39,16 @@ _TOUCH_CREDENTIAL = (
     )
     .values(last_used_at=bindparam("used"))
 )
+
+
+def key_path(identity: str, key_id: str | None = None) -> str:
+    """The policy path of an identity's keys, or of one of them."""
+    return f"apikeys/keys/{identity}" + (f"/{key_id}" if key_id else "")
+
+
+def rotation_subject(key_id: str, generation: int) -> str:
+    """The lifecycle job subject of one scheduled rotation: each generation is its own job."""
+    return f"{key_id}:{generation}"
 
 
 def fingerprint(key_id: str) -> str:
@@ -71,6 +82,20 @@ def key_from_row(row: ApiKeyRow, identity: str, now: datetime) -> ApiKey:
         replaces=row.replaces,
         replaced_by=row.replaced_by,
         credential_id=row.credential_id,
+        rotation=rotation_of(row),
+        rotate_at=as_utc(row.rotate_at) if row.rotate_at else None,
+        generation=row.generation or 0,
+        awaiting_pickup=row.sealed_key is not None
+        and row.sealed_until is not None
+        and as_utc(row.sealed_until) > now,
+    )
+
+
+def rotation_of(row: ApiKeyRow) -> RotationPolicy:
+    every, overlap = row.rotate_every_seconds, row.overlap_seconds
+    return RotationPolicy(
+        rotate_every=timedelta(seconds=every) if every is not None else None,
+        overlap=timedelta(seconds=overlap) if overlap is not None else None,
     )
 
 
@@ -119,3 +144,32 @@ def write_usage(s: Session, uses: Mapping[str, datetime]) -> None:
             continue
         conn.execute(_TOUCH_KEY, [{"kid": k, "used": uses[k]} for k in found])
         conn.execute(_TOUCH_CREDENTIAL, [{"cid": credentials[k], "used": uses[k]} for k in found])
+
+
+def due_rotations(
+    s: Session, now: datetime, blocked: Select[str], limit: int
+) -> list[tuple[str, int]]:
+    """(key id, generation) of live, unrotated keys whose `rotate_at` has come and whose job is
+    not blocked, soonest first; blocked ones are left out in the query so they never starve."""
+    subject = _KEYS.c.id + ":" + sql_cast(_KEYS.c.generation, String)
+    rows = s.execute(
+        select(_KEYS.c.id, _KEYS.c.generation)
+        .where(
+            _KEYS.c.rotate_at <= now,
+            _KEYS.c.revoked_at.is_(None),
+            _KEYS.c.replaced_by.is_(None),
+            _KEYS.c.expires_at > now,
+            subject.not_in(blocked),
+        )
+        .order_by(_KEYS.c.rotate_at, _KEYS.c.id)
+        .limit(limit)
+    )
+    return [(key_id, generation) for key_id, generation in rows]
+
+
+def purge_sealed(s: Session, now: datetime) -> int:
+    """Wipe the sealed successors whose pickup window has ended."""
+    result = s.execute(
+        update(_KEYS).where(_KEYS.c.sealed_until <= now).values(sealed_key=None, sealed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -3,7 +3,8 @@
 Policy paths (one scheme; `keys/` keeps identity names apart from `verify`):
 - `apikeys/keys/<identity>`: `create` a key for the identity; `list` its keys.
 - `apikeys/keys`: `list` keys of every identity (each shown only if `read` on its own path).
-- `apikeys/keys/<identity>/<key id>`: `read` (show), `update` (rotate), `delete` (revoke).
+- `apikeys/keys/<identity>/<key id>`: `read` (show), `update` (rotate, set the rotation
+  policy, pick up a sealed successor), `delete` (revoke).
 - `apikeys/verify`: `update`, for services that check the keys presented to them.
 The `max_ttl` constraint of the rule granting the operation caps the new key's lifetime: the
 `create` rule's for a new key, the `update` rule's for a rotation's successor.
@@ -35,10 +36,14 @@ from tessera.apikeys.models import (
     CreatedApiKey,
     RotateApiKeyRequest,
     RotatedApiKey,
+    RotationPolicy,
     VerifiedKey,
     validate_scopes,
 )
 from tessera.apikeys.ports import Authorizer, InventoryPort, KeySource
+from tessera.apikeys.repository import key_path
+from tessera.apikeys.rotation_policy import apply_policy, check_policy, human, lifetime
+from tessera.apikeys.successors import Successors
 from tessera.apikeys.usage import UsageBuffer
 from tessera.auth.models import Principal
 from tessera.core.clock import Clock, as_utc
@@ -55,7 +60,7 @@ from tessera.inventory.models import (
     RecordCredential,
     validate_name,
 )
-from tessera.policy.models import Capability, Decision
+from tessera.policy.models import Capability
 from tessera.storage.db import Database
 from tessera.storage.models import IdentityRow
 from tessera.storage.models_apikeys import ApiKeyRow
@@ -66,19 +71,6 @@ FLUSH_PERIOD = 5.0  # seconds between background flushes (each writes only the k
 _KIND = CredentialKind.API_KEY
 _STAND_IN = bytes(32)  # compared against when the key id is unknown: same work as a wrong key
 log = logging.getLogger("tessera.apikeys")
-
-
-def key_path(identity: str, key_id: str | None = None) -> str:
-    """The policy path of an identity's keys, or of one of them."""
-    return f"apikeys/keys/{identity}" + (f"/{key_id}" if key_id else "")
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 class ApiKeyService:
@@ -107,6 +99,7 @@ class ApiKeyService:
         self._usage = UsageBuffer(clock, self._limits.usage_interval)
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self.successors = Successors(db, clock, keys, policies, self.verify_key)
 
     # -- seal lifecycle and background work ------------------------------------------------
     def on_unseal(self) -> None:
@@ -171,11 +164,13 @@ class ApiKeyService:
         decision = self._policies.authorize(principal, key_path(identity), Capability.CREATE)
         scopes = validate_scopes(req.scopes)
         name = check_text(req.name, "name") if req.name is not None else f"{identity} api key"
-        ttl = self._lifetime(req.ttl, self._limits.default_ttl, decision)
+        ttl = lifetime(req.ttl, self._limits.default_ttl, decision, self._limits)
+        policy = check_policy(req.rotation, self._limits)
         now = self._clock.now()
         with self._db.session(write=True) as s:
             identity_id, owner = self._inventory.bind_identity(s, identity)
             row, key = self._insert(s, identity_id, owner, name, scopes, now, now + ttl, None)
+            apply_policy(row, policy)
             return CreatedApiKey(key=key, info=repo.key_from_row(row, identity, now))
 
     def list_keys(self, principal: Principal, query: ApiKeyQuery) -> Page[ApiKey]:
@@ -216,9 +211,7 @@ class ApiKeyService:
         the overlap (0: stops at once), never past its own expiry, and is superseded now."""
         overlap = self._limits.default_overlap if req.overlap is None else req.overlap
         if not timedelta(0) <= overlap <= self._limits.max_overlap:
-            raise InvalidRequest(
-                f"overlap must be between 0 and {_human(self._limits.max_overlap)}"
-            )
+            raise InvalidRequest(f"overlap must be between 0 and {human(self._limits.max_overlap)}")
         now = self._clock.now()
         with self._db.session(write=True) as s:
             row, identity = self._require(s, key_id, lock=True)
@@ -231,20 +224,77 @@ class ApiKeyService:
             if status is not ApiKeyStatus.ACTIVE:
                 raise Conflict(f"key {row.id} is {status.value} and cannot be rotated")
             original = as_utc(row.expires_at) - as_utc(row.created_at)
-            ttl = self._lifetime(req.ttl, original, decision)
-            identity_id, owner = self._inventory.bind_identity(s, identity)
-            new_row, key = self._insert(
-                s, identity_id, owner, row.name, tuple(row.scopes), now, now + ttl, row.id
-            )
-            row.expires_at = min(as_utc(row.expires_at), now + overlap)
-            row.replaced_by = new_row.id
-            old = repo.fingerprint(row.id)
-            self._inventory.set_status(s, [(_KIND.value, old)], CredentialStatus.SUPERSEDED, now)
-            self._inventory.set_not_after(s, _KIND.value, old, row.expires_at)
+            ttl = lifetime(req.ttl, original, decision, self._limits)
+            new_row, key = self._supersede(s, row, identity, overlap, ttl, now)
             created = CreatedApiKey(key=key, info=repo.key_from_row(new_row, identity, now))
             previous = repo.key_from_row(row, identity, now)
         self.clear_cache()
         return RotatedApiKey(created=created, previous=previous)
+
+    def rotate_due(self, key_id: str, generation: int) -> str | None:
+        """The scheduler's rotation (no principal: the key's own policy asked for it) of a key
+        whose `rotate_at` has come; the successor is sealed for pickup until the overlap ends.
+        Returns its id, or None when nothing is due (rotated, revoked, expired, policy gone)."""
+        now = self._clock.now()
+        with self._db.session(write=True) as s:
+            found = repo.load(s, key_id, lock=True)
+            if found is None:
+                return None
+            row, identity = found
+            if (
+                row.generation != generation
+                or row.rotate_at is None
+                or as_utc(row.rotate_at) > now
+                or repo.status_of(row, now) is not ApiKeyStatus.ACTIVE
+            ):
+                return None
+            overlap = repo.rotation_of(row).overlap or self._limits.default_overlap
+            original = as_utc(row.expires_at) - as_utc(row.created_at)
+            ttl = max(self._limits.min_ttl, min(original, self._limits.max_ttl))
+            new_row, key = self._supersede(s, row, identity, overlap, ttl, now)
+            self.successors.seal(new_row, key, as_utc(row.expires_at))
+            successor = new_row.id
+        self.clear_cache()
+        return successor
+
+    def set_rotation(self, principal: Principal, key_id: str, policy: RotationPolicy) -> ApiKey:
+        """Replace an active key's rotation policy; the next rotation is due `rotate_every`
+        after the key was made (at once if that is past), or never without `rotate_every`."""
+        checked = check_policy(policy, self._limits)
+        now = self._clock.now()
+        with self._db.session(write=True) as s:
+            row, identity = self._require(s, key_id, lock=True)
+            self._policies.authorize(principal, key_path(identity, row.id), Capability.UPDATE)
+            status = repo.status_of(row, now)
+            if status is not ApiKeyStatus.ACTIVE:
+                raise Conflict(f"key {row.id} is {status.value}: set the policy on its successor")
+            apply_policy(row, checked)
+            return repo.key_from_row(row, identity, now)
+
+    def _supersede(
+        self,
+        s: Session,
+        row: ApiKeyRow,
+        identity: str,
+        overlap: timedelta,
+        ttl: timedelta,
+        now: datetime,
+    ) -> tuple[ApiKeyRow, str]:
+        """The successor (inheriting the rotation policy) and the old key superseded: it keeps
+        working for the overlap, never past its own expiry, and is no longer deliverable."""
+        identity_id, owner = self._inventory.bind_identity(s, identity)
+        new_row, key = self._insert(
+            s, identity_id, owner, row.name, tuple(row.scopes), now, now + ttl, row.id
+        )
+        new_row.generation = row.generation + 1
+        apply_policy(new_row, repo.rotation_of(row))
+        row.expires_at = min(as_utc(row.expires_at), now + overlap)
+        row.replaced_by = new_row.id
+        row.rotate_at, row.sealed_key, row.sealed_until = None, None, None
+        old = repo.fingerprint(row.id)
+        self._inventory.set_status(s, [(_KIND.value, old)], CredentialStatus.SUPERSEDED, now)
+        self._inventory.set_not_after(s, _KIND.value, old, row.expires_at)
+        return new_row, key
 
     def revoke(self, principal: Principal, key_id: str) -> ApiKey:
         """Stop the key at once (on this node; within `cache_ttl` on others). Idempotent."""
@@ -252,6 +302,7 @@ class ApiKeyService:
         with self._db.session(write=True) as s:
             row, identity = self._require(s, key_id, lock=True)
             self._policies.authorize(principal, key_path(identity, row.id), Capability.DELETE)
+            row.rotate_at, row.sealed_key, row.sealed_until = None, None, None
             if row.revoked_at is None:
                 row.revoked_at = now
                 self._inventory.set_status(
@@ -272,6 +323,7 @@ class ApiKeyService:
         )
         for row in rows:
             row.revoked_at = now
+            row.rotate_at, row.sealed_key, row.sealed_until = None, None, None
         if rows:
             self._inventory.set_status(
                 session,
@@ -288,22 +340,6 @@ class ApiKeyService:
         if found is None:
             raise NotFound("no such API key")
         return found
-
-    def _lifetime(
-        self, asked: timedelta | None, default: timedelta, decision: Decision
-    ) -> timedelta:
-        """The asked lifetime within the server bounds and the policy's `max_ttl`; without an
-        explicit ask, the default cut to the policy's cap."""
-        low, high = self._limits.min_ttl, self._limits.max_ttl
-        cap_seconds = decision.constraints.get("max_ttl")
-        cap = timedelta(seconds=int(cap_seconds)) if cap_seconds is not None else high
-        if asked is None:
-            return max(low, min(default, high, cap))
-        if not low <= asked <= high:
-            raise InvalidRequest(f"ttl must be between {_human(low)} and {_human(high)}")
-        if asked > cap:
-            raise InvalidRequest(f"ttl exceeds the {_human(cap)} your policy allows")
-        return asked
 
     def _insert(
         self,
@@ -347,6 +383,7 @@ class ApiKeyService:
             expires_at=expires,
             revoked_at=None,
             last_used_at=None,
+            generation=0,
         )
         s.add(row)
         s.flush()

@@ -1,4 +1,5 @@
-"""`tessera apikey create|list|show|rotate|revoke|verify`: API keys through `/v1/apikeys`."""
+"""`tessera apikey create|list|show|rotate|policy|pickup|revoke|verify`: API keys through
+`/v1/apikeys`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from tessera.api.schemas_apikeys import (
     ApiKeyCreateIn,
     ApiKeyOut,
     ApiKeyPageOut,
+    ApiKeyPolicyIn,
     ApiKeyRotatedOut,
     ApiKeyRotateIn,
+    ApiKeySuccessorIn,
     ApiKeyVerifiedOut,
 )
 from tessera.apikeys.format import is_key_id
@@ -21,6 +24,8 @@ app = typer.Typer(help="API keys of identities: create, rotate, revoke.", no_arg
 
 KEY_COLUMNS = ("id", "name", "identity", "scopes", "status", "expires_at", "last_used_at")
 ONCE = "Store the key now: it is shown only once (Tessera keeps only a keyed hash)."
+ROTATE_EVERY_HELP = "Rotate on a schedule, e.g. 30d; pick up each new key with 'pickup'."
+OVERLAP_HELP = "How long the old key works after a scheduled rotation (default 24h)."
 
 
 def _path(key_id: str, action: str = "") -> str:
@@ -39,11 +44,20 @@ def create(
     scopes: str = typer.Option("", "--scopes", help="Comma-separated, e.g. orders:read,a:b"),
     ttl: str | None = typer.Option(None, "--ttl", help="Lifetime, e.g. 90d (default 90d)."),
     name: str | None = typer.Option(None, "--name", help="Display name."),
+    rotate_every: str | None = typer.Option(None, "--rotate-every", help=ROTATE_EVERY_HELP),
+    overlap: str | None = typer.Option(None, "--overlap", help=OVERLAP_HELP),
     addr: str | None = AddrOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Create a key; it is printed once."""
-    body = ApiKeyCreateIn(identity=identity, scopes=_scopes(scopes), ttl=ttl, name=name)
+    body = ApiKeyCreateIn(
+        identity=identity,
+        scopes=_scopes(scopes),
+        ttl=ttl,
+        name=name,
+        rotate_every=rotate_every,
+        overlap=overlap,
+    )
     with client(addr) as c:
         created = c.request(
             "POST", "/v1/apikeys", ApiKeyCreatedOut, json=body.model_dump(exclude_none=True)
@@ -95,6 +109,46 @@ def rotate(
             f"Old key {rotated.previous.id} works until {rotated.previous.expires_at.isoformat()}.",
             highlight=False,
         )
+
+
+@app.command()
+def policy(
+    key_id: str,
+    rotate_every: str | None = typer.Option(
+        None, "--rotate-every", help=ROTATE_EVERY_HELP + " Omit to stop scheduled rotation."
+    ),
+    overlap: str | None = typer.Option(None, "--overlap", help=OVERLAP_HELP),
+    addr: str | None = AddrOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Replace a key's rotation policy."""
+    path = _path(key_id)
+    body = ApiKeyPolicyIn(rotate_every=rotate_every, overlap=overlap)
+    with client(addr) as c:
+        emit(c.request("PATCH", path, ApiKeyOut, json=body.model_dump(exclude_none=True)), output)
+
+
+@app.command()
+def pickup(
+    key_id: str | None = typer.Argument(None, help="The new key's id (needs update on it)."),
+    old_key: bool = typer.Option(
+        False, "--old-key", help="Prove possession of the old key instead (prompted, hidden)."
+    ),
+    addr: str | None = AddrOpt,
+    output: Output = OutputOpt,
+) -> None:
+    """Collect the key made by a scheduled rotation; it is printed once."""
+    if (key_id is None) == (not old_key):
+        raise fail("give either the new key's id or --old-key")
+    with client(addr) as c:
+        if key_id is not None:
+            created = c.request("POST", _path(key_id, "pickup"), ApiKeyCreatedOut)
+        else:
+            body = ApiKeySuccessorIn(key=typer.prompt("Old API key", hide_input=True))
+            created = c.request(
+                "POST", "/v1/apikeys/successor", ApiKeyCreatedOut, json=body.model_dump()
+            )
+    _emit_new(created.key, created.info, output, created)
 
 
 @app.command()

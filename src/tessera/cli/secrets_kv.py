@@ -20,8 +20,13 @@ from tessera.cli.client import ClientError, TesseraClient, default_addr, default
 from tessera.cli.common import AddrOpt, key_values
 from tessera.cli.output import Output, OutputOpt, console, emit, emit_names, fail
 from tessera.cli.pki_files import read_text
-from tessera.core.errors import InvalidPath
-from tessera.secrets.kv_models import MAX_MAX_VERSIONS, MAX_VALUE_BYTES, validate_path
+from tessera.core.errors import InvalidPath, InvalidRequest
+from tessera.secrets.kv_models import (
+    MAX_MAX_VERSIONS,
+    MAX_VALUE_BYTES,
+    GeneratorSpec,
+    validate_path,
+)
 
 app = typer.Typer(help="Versioned KV secrets.", no_args_is_help=True)
 metadata = typer.Typer(help="A path's settings and the state of its versions.")
@@ -54,6 +59,9 @@ class KvClient(TesseraClient):
     def metadata_write(self, path: str, body: kv.KvMetadataIn) -> kv.KvMetadataOut:
         doc = body.model_dump(exclude_none=True)
         return self._call("POST", _url("metadata", path), kv.KvMetadataOut, json=doc)
+
+    def rotate_secret(self, path: str) -> kv.KvVersionOut:
+        return self._call("POST", _url("rotate", path), kv.KvVersionOut)
 
     def metadata_delete(self, path: str) -> None:
         self._send("DELETE", _url("metadata", path))
@@ -292,11 +300,26 @@ def metadata_put(
     custom: list[str] = typer.Option(
         None, "--custom", help="key=value (repeat); replaces the custom metadata."
     ),
+    generate: str | None = typer.Option(
+        None,
+        "--generate",
+        help="FIELD:LENGTH:ALPHABET (alnum, alnum-symbols, hex, base64url): with "
+        "--rotation-period, FIELD is regenerated automatically each period.",
+    ),
+    no_generate: bool = typer.Option(False, "--no-generate", help="Remove the generator."),
     addr: str | None = AddrOpt,
     output: Output = OutputOpt,
 ) -> None:
     """Change PATH's settings (creating it without a version if needed)."""
+    try:
+        spec = GeneratorSpec.parse(generate) if generate is not None else None
+    except InvalidRequest as exc:
+        raise fail(f"--generate: {exc.detail}") from None
     body = kv.KvMetadataIn(
+        generate=kv.KvGenerator(field=spec.field, length=spec.length, alphabet=spec.alphabet)
+        if spec
+        else None,
+        clear_generate=no_generate,
         max_versions=max_versions,
         cas_required=cas_required,
         owner=owner,
@@ -305,6 +328,18 @@ def metadata_put(
     )
     with kv_client(addr) as c:
         _show_metadata(c.metadata_write(path, body), output)
+
+
+@app.command()
+def rotate(path: str, addr: str | None = AddrOpt, output: Output = OutputOpt) -> None:
+    """Rotate PATH now: a new version with the generated field made afresh (the value is
+    not shown; the previous version stays readable with --version)."""
+    with kv_client(addr) as c:
+        written = c.rotate_secret(path)
+    if output is Output.json:
+        emit(written, output)
+    else:
+        console.print(f"Secret {path!r} rotated: version {written.version}.", highlight=False)
 
 
 @metadata.command("delete")

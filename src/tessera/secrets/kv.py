@@ -46,6 +46,7 @@ from tessera.policy.models import Capability
 from tessera.policy.service import PolicyService
 from tessera.secrets.errors import VersionConflict
 from tessera.secrets.kv_models import (
+    GENERATE_KEY,
     USAGE_INTERVAL,
     CasRequired,
     KeyList,
@@ -62,7 +63,9 @@ from tessera.secrets.kv_models import (
     effective_max_versions,
     encode_value,
     fingerprint,
+    generator_of,
     list_children,
+    public_metadata,
     validate_path,
     validate_versions,
     value_aad,
@@ -148,20 +151,23 @@ class KvService:
         return _retrying(lambda: self._write_once(principal, path, plaintext, req.cas))
 
     def _write_once(
-        self, principal: Principal, path: str, plaintext: bytes, cas: int | None
+        self, principal: Principal | None, path: str, plaintext: bytes, cas: int | None
     ) -> VersionInfo:
+        """One write transaction; `principal` None is the rotation scheduler (no policy)."""
         now = self._clock.now()
         with self._db.session(write=True) as s:
             conn = s.connection()  # prepared Core statements: the hot path skips the ORM
             row = conn.execute(_LOCK, {"b_path": path}).first()
             if row is None:
-                self._policies.authorize(principal, f"kv/data/{path}", Capability.CREATE)
+                if principal is not None:
+                    self._policies.authorize(principal, f"kv/data/{path}", Capability.CREATE)
                 if cas not in (None, 0):
                     raise VersionConflict(f"cas is {cas} but the secret has no version yet")
                 self._create_row(s, path, now, written=True)
                 current, oldest, max_versions = 0, 1, 0
             else:
-                self._policies.authorize(principal, f"kv/data/{path}", Capability.UPDATE)
+                if principal is not None:
+                    self._policies.authorize(principal, f"kv/data/{path}", Capability.UPDATE)
                 if row.cas_required and cas is None:
                     raise CasRequired("this path requires cas (the current version number)")
                 if cas is not None and cas != row.current_version:
@@ -203,6 +209,36 @@ class KvService:
             found = s.connection().execute(stmt, {"b_path": path, "b_version": version}).first()
         if found is None or found.version is None:
             raise NotFound("no such secret version" if version else "no such secret")
+        info, data = self._open(path, found)
+        self._note_use(found.credential_id)
+        return SecretValue(path, data, info, public_metadata(found.custom_metadata))
+
+    def rotate(
+        self, principal: Principal | None, path: str, expected: int | None = None
+    ) -> VersionInfo:
+        """Write the next version with the metadata's generated field made afresh and the
+        latest version's other fields carried over (check-and-set on the latest, which stays
+        readable as the overlap window). `expected`: only if the latest is that version.
+        `principal` None is the scheduler. Policy: kv/data/<path> update."""
+        path = validate_path(path)
+        if principal is not None:
+            self._policies.authorize(principal, f"kv/data/{path}", Capability.UPDATE)
+        with self._db.session() as s:
+            found = s.connection().execute(_READ_LATEST, {"b_path": path}).first()
+        if found is None:
+            raise NotFound("no such secret")
+        spec = generator_of(found.custom_metadata)
+        if spec is None:
+            raise InvalidRequest("this path's metadata has no generator (generate)")
+        current = found.version or 0
+        if expected is not None and current != expected:
+            raise VersionConflict(f"the current version is {current}, not {expected}")
+        data = dict(self._open(path, found)[1]) if found.version is not None else {}
+        data[spec.field] = spec.generate(self._rng)
+        return self._write_once(principal, path, encode_value(data), current)
+
+    def _open(self, path: str, found: Any) -> tuple[VersionInfo, dict[str, Any]]:
+        """A read row's state and decrypted data; deleted or destroyed versions raise."""
         info = VersionInfo.stored(
             found.version, found.created_at, found.deleted_at, found.destroyed
         )
@@ -218,8 +254,7 @@ class KvService:
                 deleted_at=info.deleted_at.isoformat(),
             )
         data = decode_value(self._barrier.decrypt(value_aad(path, info.version), found.ciphertext))
-        self._note_use(found.credential_id)
-        return SecretValue(path, data, info, dict(found.custom_metadata or {}))
+        return info, data
 
     # -- version states ------------------------------------------------------------------------
     def delete_latest(self, principal: Principal, path: str) -> int:
@@ -391,8 +426,18 @@ class KvService:
                 )
         if req.cas_required is not None:
             row.cas_required = req.cas_required
-        if req.custom_metadata is not None:
-            row.custom_metadata = dict(req.custom_metadata)
+        stored = dict(row.custom_metadata or {})
+        if req.custom_metadata is not None:  # replaces the caller-visible keys only
+            spec = stored.get(GENERATE_KEY)
+            stored = dict(req.custom_metadata) | ({GENERATE_KEY: spec} if spec else {})
+        if req.generate is not None:
+            stored[GENERATE_KEY] = req.generate.encode()
+        elif req.clear_generate:
+            stored.pop(GENERATE_KEY, None)
+        if GENERATE_KEY in stored and row.max_versions == 1:
+            # rotation's overlap window is the previous version: it must be kept
+            raise InvalidRequest("a path with a generator must keep at least 2 versions")
+        row.custom_metadata = stored
         if req.rotation_period is not None:
             seconds = int(req.rotation_period.total_seconds())
             row.rotation_period_seconds = seconds or None
@@ -452,7 +497,7 @@ class KvService:
             oldest_version=row.oldest_version,
             max_versions=row.max_versions,
             cas_required=row.cas_required,
-            custom_metadata=dict(row.custom_metadata or {}),
+            custom_metadata=public_metadata(row.custom_metadata),
             owner=row.owner,
             rotation_period=timedelta(seconds=period) if period else None,
             created_at=as_utc(row.created_at),
@@ -464,6 +509,7 @@ class KvService:
             credential_id=row.credential_id,
             last_rotated_at=as_utc(rotated) if rotated else None,
             last_used_at=as_utc(used) if used else None,
+            generate=generator_of(row.custom_metadata),
         )
 
 

@@ -11,15 +11,19 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from tessera.barrier.aead import AAD
 from tessera.core.clock import as_utc
 from tessera.core.errors import InvalidPath, InvalidRequest, PayloadTooLarge, TesseraError
+from tessera.core.randomness import Randomness
 from tessera.core.text import check_text
 
 MAX_PATH = 512
@@ -33,6 +37,11 @@ MAX_CUSTOM_KEY = 128
 MAX_CUSTOM_VALUE = 512
 MAX_VERSIONS_PER_CALL = 1000
 USAGE_INTERVAL = timedelta(seconds=60)  # last_used_at is written at most this often per path
+MIN_GENERATED_BITS = 128
+MAX_GENERATED_LENGTH = 1024
+# The generator spec lives in the custom_metadata JSON under this key (no migration needed);
+# it is hidden from custom_metadata as callers see it, and callers may not set it there.
+GENERATE_KEY = "tessera:generate"
 _SEGMENT = re.compile(r"[!-~]+")  # printable ASCII, no space
 _SEGMENT_FORBIDDEN = frozenset("\\%*?#")
 
@@ -124,9 +133,96 @@ def validate_custom_metadata(meta: Mapping[str, str]) -> dict[str, str]:
     if len(meta) > MAX_CUSTOM_KEYS:
         raise InvalidRequest(f"custom_metadata may hold at most {MAX_CUSTOM_KEYS} keys")
     for key, value in meta.items():
+        if key == GENERATE_KEY:
+            raise InvalidRequest(f"custom_metadata key {GENERATE_KEY!r} is reserved")
         check_text(key, "custom_metadata keys", MAX_CUSTOM_KEY)
         check_text(value, f"custom_metadata[{key!r}]", MAX_CUSTOM_VALUE, allow_empty=True)
     return dict(meta)
+
+
+class Alphabet(StrEnum):
+    """Characters a generated value is drawn from."""
+
+    ALNUM = "alnum"
+    ALNUM_SYMBOLS = "alnum-symbols"
+    HEX = "hex"
+    BASE64URL = "base64url"
+
+
+_CHARS = {
+    Alphabet.ALNUM: string.ascii_letters + string.digits,
+    Alphabet.ALNUM_SYMBOLS: string.ascii_letters + string.digits + "!#$%&()*+,-./:;<=>?@[]^_{|}~",
+    Alphabet.HEX: "0123456789abcdef",
+    Alphabet.BASE64URL: string.ascii_letters + string.digits + "-_",
+}
+
+
+def to_alphabet(value: str) -> Alphabet:
+    try:
+        return Alphabet(value)
+    except ValueError:
+        names = ", ".join(a.value for a in Alphabet)
+        raise InvalidRequest(f"generate.alphabet must be one of {names}") from None
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """How rotation regenerates one field: `length` characters of `alphabet`, at least
+    MIN_GENERATED_BITS bits of entropy. Text form (CLI, storage): `field:length:alphabet`."""
+
+    field: str
+    length: int
+    alphabet: Alphabet
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.field, str) or not 1 <= len(self.field) <= MAX_KEY_LENGTH:
+            raise InvalidRequest(f"generate.field must be 1-{MAX_KEY_LENGTH} characters")
+        object.__setattr__(self, "alphabet", to_alphabet(self.alphabet))
+        size = len(_CHARS[self.alphabet])
+        shortest = math.ceil(MIN_GENERATED_BITS / math.log2(size))
+        if isinstance(self.length, bool) or not isinstance(self.length, int):
+            raise InvalidRequest("generate.length must be an integer")
+        if not shortest <= self.length <= MAX_GENERATED_LENGTH:
+            raise InvalidRequest(
+                f"generate.length for {self.alphabet.value} must be {shortest}-"
+                f"{MAX_GENERATED_LENGTH} ({MIN_GENERATED_BITS} bits at least)"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> GeneratorSpec:
+        """From `field:length:alphabet` (the field may itself contain ':')."""
+        field, _, rest = text.rpartition(":")
+        field, _, length = field.rpartition(":")
+        if not field or not length.isdigit():
+            raise InvalidRequest("generate must look like field:length:alphabet")
+        return cls(field, int(length), to_alphabet(rest))
+
+    def encode(self) -> str:
+        return f"{self.field}:{self.length}:{self.alphabet.value}"
+
+    def generate(self, rng: Randomness) -> str:
+        """A fresh value; bytes that would bias the draw are rejected, not folded."""
+        chars = _CHARS[self.alphabet]
+        limit = 256 - 256 % len(chars)
+        out: list[str] = []
+        while len(out) < self.length:
+            for b in rng.token_bytes(self.length * 2):
+                if b < limit:
+                    out.append(chars[b % len(chars)])
+                    if len(out) == self.length:
+                        break
+        return "".join(out)
+
+
+def generator_of(stored: Mapping[str, str] | None) -> GeneratorSpec | None:
+    """The generator kept in a stored custom_metadata map, if any."""
+    text = (stored or {}).get(GENERATE_KEY)
+    return GeneratorSpec.parse(text) if text else None
+
+
+def public_metadata(stored: Mapping[str, str] | None) -> dict[str, str]:
+    """A stored custom_metadata map as callers see it (reserved keys removed)."""
+    return {k: v for k, v in (stored or {}).items() if k != GENERATE_KEY}
 
 
 @dataclass(frozen=True)
@@ -142,19 +238,24 @@ class WriteRequest:
 @dataclass(frozen=True)
 class MetadataUpdate:
     """Changes to a path's metadata; None leaves a field as it is. `max_versions` 0 means the
-    default (10); `rotation_period` of zero clears it; `custom_metadata` replaces the map."""
+    default (10); `rotation_period` of zero clears it; `custom_metadata` replaces the map;
+    `clear_generate` removes the generator (it may not be combined with `generate`)."""
 
     max_versions: int | None = None
     cas_required: bool | None = None
     custom_metadata: Mapping[str, str] | None = None
     owner: str | None = None
     rotation_period: timedelta | None = None
+    generate: GeneratorSpec | None = None
+    clear_generate: bool = False
 
     def __post_init__(self) -> None:
         if self.max_versions is not None and not 0 <= self.max_versions <= MAX_MAX_VERSIONS:
             raise InvalidRequest(f"max_versions must be between 0 and {MAX_MAX_VERSIONS}")
         if self.custom_metadata is not None:
             validate_custom_metadata(self.custom_metadata)
+        if self.generate is not None and self.clear_generate:
+            raise InvalidRequest("generate and clear_generate exclude each other")
 
 
 @dataclass(frozen=True)
@@ -203,6 +304,7 @@ class Metadata:
     credential_id: str
     last_rotated_at: datetime | None
     last_used_at: datetime | None
+    generate: GeneratorSpec | None = None
 
     @property
     def rotation_due_at(self) -> datetime | None:

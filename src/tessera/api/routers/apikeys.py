@@ -1,8 +1,10 @@
-"""`/v1/apikeys`: create, list, show, rotate and revoke API keys, and verify them for services.
-Policy paths are documented in `tessera.apikeys.service`."""
+"""`/v1/apikeys`: create, list, show, rotate and revoke API keys, set their rotation policy,
+pick up the successors of scheduled rotations, and verify keys for services. Policy paths are
+documented in `tessera.apikeys.service`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,8 +16,10 @@ from tessera.api.schemas_apikeys import (
     ApiKeyCreateIn,
     ApiKeyOut,
     ApiKeyPageOut,
+    ApiKeyPolicyIn,
     ApiKeyRotatedOut,
     ApiKeyRotateIn,
+    ApiKeySuccessorIn,
     ApiKeyVerifiedOut,
     ApiKeyVerifyIn,
 )
@@ -24,6 +28,7 @@ from tessera.apikeys.models import (
     ApiKeyQuery,
     CreateApiKeyRequest,
     RotateApiKeyRequest,
+    RotationPolicy,
     VerifiedKey,
 )
 from tessera.core.durations import parse_duration
@@ -47,6 +52,25 @@ def key_out(k: ApiKey) -> ApiKeyOut:
         replaces=k.replaces,
         replaced_by=k.replaced_by,
         credential_id=k.credential_id,
+        rotate_every_seconds=_seconds(k.rotation.rotate_every),
+        overlap_seconds=_seconds(k.rotation.overlap),
+        rotate_at=k.rotate_at,
+        generation=k.generation,
+        awaiting_pickup=k.awaiting_pickup,
+    )
+
+
+def _seconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds())
+
+
+def _optional(value: str | int | None, field: str) -> timedelta | None:
+    return None if value is None else parse_duration(value, field)
+
+
+def _policy(rotate_every: str | int | None, overlap: str | int | None) -> RotationPolicy:
+    return RotationPolicy(
+        rotate_every=_optional(rotate_every, "rotate_every"), overlap=_optional(overlap, "overlap")
     )
 
 
@@ -67,6 +91,7 @@ def create(body: ApiKeyCreateIn, p: PrincipalDep, c: ContainerDep) -> ApiKeyCrea
         scopes=tuple(body.scopes),
         ttl=parse_duration(body.ttl, "ttl") if body.ttl is not None else None,
         name=body.name,
+        rotation=_policy(body.rotate_every, body.overlap),
     )
     created = c.apikeys.create(p, req)
     return ApiKeyCreatedOut(key=created.key, info=key_out(created.info))
@@ -95,6 +120,13 @@ async def verify(body: ApiKeyVerifyIn, p: PrincipalDep, c: ContainerDep) -> ApiK
     return verified_out(verified)
 
 
+@router.post("/successor", response_model=ApiKeyCreatedOut, summary="Collect a scheduled successor")
+def successor(body: ApiKeySuccessorIn, c: ContainerDep) -> ApiKeyCreatedOut:
+    """No Tessera token: the old key proves possession. Answers the new key once."""
+    created = c.apikeys.successors.by_old_key(body.key)
+    return ApiKeyCreatedOut(key=created.key, info=key_out(created.info))
+
+
 @router.get("/{key_id}", response_model=ApiKeyOut, summary="Show a key")
 def show(key_id: str, p: PrincipalDep, c: ContainerDep) -> ApiKeyOut:
     return key_out(c.apikeys.get(p, key_id))
@@ -115,6 +147,21 @@ def rotate(
         info=key_out(rotated.created.info),
         previous=key_out(rotated.previous),
     )
+
+
+@router.patch("/{key_id}", response_model=ApiKeyOut, summary="Set a key's rotation policy")
+def set_policy(key_id: str, body: ApiKeyPolicyIn, p: PrincipalDep, c: ContainerDep) -> ApiKeyOut:
+    policy = _policy(body.rotate_every, body.overlap)
+    return key_out(c.apikeys.set_rotation(p, key_id, policy))
+
+
+@router.post(
+    "/{key_id}/pickup", response_model=ApiKeyCreatedOut, summary="Pick up a sealed successor"
+)
+def pickup(key_id: str, p: PrincipalDep, c: ContainerDep) -> ApiKeyCreatedOut:
+    """The key made by a scheduled rotation, answered once (`update` on its path)."""
+    created = c.apikeys.successors.by_id(p, key_id)
+    return ApiKeyCreatedOut(key=created.key, info=key_out(created.info))
 
 
 @router.post("/{key_id}/revoke", response_model=ApiKeyOut, summary="Revoke a key")

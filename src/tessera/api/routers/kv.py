@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 
 from tessera.api.deps import ContainerDep, PrincipalDep
 from tessera.api.schemas_kv import (
+    KvGenerator,
     KvListOut,
     KvMetadataIn,
     KvMetadataOut,
@@ -17,7 +18,13 @@ from tessera.api.schemas_kv import (
 )
 from tessera.core.durations import parse_duration
 from tessera.core.paging import MAX_PAGE
-from tessera.secrets.kv_models import Metadata, MetadataUpdate, VersionInfo, WriteRequest
+from tessera.secrets.kv_models import (
+    GeneratorSpec,
+    Metadata,
+    MetadataUpdate,
+    VersionInfo,
+    WriteRequest,
+)
 
 router = APIRouter(prefix="/v1/kv", tags=["kv"])
 
@@ -39,6 +46,11 @@ def metadata_out(m: Metadata) -> KvMetadataOut:
         custom_metadata=dict(m.custom_metadata),
         owner=m.owner,
         rotation_period=int(period.total_seconds()) if period else None,
+        generate=(
+            KvGenerator(field=g.field, length=g.length, alphabet=g.alphabet)
+            if (g := m.generate)
+            else None
+        ),
         rotation_due_at=m.rotation_due_at,
         created_at=m.created_at,
         updated_at=m.updated_at,
@@ -112,8 +124,19 @@ def write_metadata(
         custom_metadata=body.custom_metadata,
         owner=body.owner,
         rotation_period=parse_duration(period, "rotation_period") if period is not None else None,
+        generate=GeneratorSpec(gen.field, gen.length, gen.alphabet)
+        if (gen := body.generate)
+        else None,
+        clear_generate=body.clear_generate,
     )
     return metadata_out(c.kv.write_metadata(p, path, req))
+
+
+@router.post("/rotate/{path:path}", response_model=KvVersionOut, summary="Rotate now")
+def rotate(path: str, p: PrincipalDep, c: ContainerDep) -> KvVersionOut:
+    """Write a new version with the generated field made afresh, other fields carried over
+    (policy: kv/data/<path> update). The previous version stays readable."""
+    return version_out(c.kv.rotate(p, path))
 
 
 @router.delete("/metadata/{path:path}", status_code=204, summary="Delete every version")
