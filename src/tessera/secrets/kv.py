@@ -4,120 +4,63 @@ undelete, destroy, metadata and listing. Each path is one inventory credential (
 Policy paths: `kv/data/<path>` (create a new path, update an existing one, read, delete the
 latest version), `kv/delete|undelete|destroy/<path>` (update), `kv/metadata/<path>` (read,
 create/update, delete) and `kv/metadata[/<prefix>]` (list). Values are sealed by the barrier
-with AAD (kv_versions, "<path>#<version>", value)."""
+with AAD (kv_versions, "<path>#<version>", value). Row access lives in `kv_store`, metadata
+updates and conversion in `kv_meta`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    delete,
-    insert,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, true, update
 
 from tessera.auth.models import Principal
 from tessera.barrier.service import Barrier
-from tessera.core.clock import Clock, as_utc
-from tessera.core.errors import Conflict, InvalidRequest, NotFound
+from tessera.core.clock import Clock
+from tessera.core.errors import InvalidRequest, NotFound
 from tessera.core.paging import check_limit
 from tessera.core.randomness import Randomness
-from tessera.inventory.models import (
-    CredentialKind,
-    CredentialSource,
-    CredentialStatus,
-    LocationKind,
-    RecordCredential,
-    validate_owner,
-)
+from tessera.inventory.models import validate_owner
 from tessera.inventory.service import InventoryService
 from tessera.policy.models import Capability
 from tessera.policy.service import PolicyService
 from tessera.secrets.errors import VersionConflict
+from tessera.secrets.kv_meta import apply_update, delete_path, to_metadata
 from tessera.secrets.kv_models import (
-    GENERATE_KEY,
-    USAGE_INTERVAL,
     CasRequired,
     KeyList,
     Metadata,
     MetadataUpdate,
-    SecretDeleted,
-    SecretDestroyed,
     SecretValue,
     UsageThrottle,
     VersionInfo,
     WriteRequest,
-    decode_cursor,
-    decode_value,
-    effective_max_versions,
     encode_value,
-    fingerprint,
     generator_of,
-    list_children,
     public_metadata,
     validate_path,
     validate_versions,
     value_aad,
 )
+from tessera.secrets.kv_store import (
+    ADVANCE,
+    INSERT_VERSION,
+    LIVE,
+    LOCK,
+    READ_LATEST,
+    READ_VERSION,
+    ROTATED,
+    create_row,
+    list_paths,
+    lock,
+    open_version,
+    prune,
+    record_use,
+    require,
+    retrying,
+    versions_of,
+)
 from tessera.storage.db import Database
-from tessera.storage.models import CredentialRow
-from tessera.storage.models_secrets import KvSecretRow, KvVersionRow
-
-T = TypeVar("T")
-_SECRETS = cast(Table, KvSecretRow.__table__)
-_VERSIONS = cast(Table, KvVersionRow.__table__)
-_CREDENTIALS = cast(Table, CredentialRow.__table__)
-_LOCK = (
-    select(_SECRETS)
-    .where(_SECRETS.c.path == bindparam("b_path"))
-    .with_for_update()  # PostgreSQL; SQLite writers hold the database lock already
-)
-_ADVANCE = (
-    update(_SECRETS)
-    .where(_SECRETS.c.path == bindparam("b_path"))
-    .where(_SECRETS.c.current_version == bindparam("b_old"))
-    .values(
-        current_version=bindparam("b_new"),
-        oldest_version=bindparam("b_oldest"),
-        updated_at=bindparam("b_now"),
-    )
-)
-_INSERT_VERSION = insert(_VERSIONS)
-_ROTATED = (
-    update(_CREDENTIALS)
-    .where(_CREDENTIALS.c.id == bindparam("b_id"))
-    .values(last_rotated_at=bindparam("b_now"), updated_at=bindparam("b_now"))
-)
-
-
-def _read(version: ColumnElement[int]) -> Select[Any]:
-    joined = _SECRETS.outerjoin(
-        _VERSIONS,
-        and_(_VERSIONS.c.path == _SECRETS.c.path, _VERSIONS.c.version == version),
-    )
-    return (
-        select(_SECRETS.c.credential_id, _SECRETS.c.custom_metadata, *_VERSIONS.c)
-        .select_from(joined)
-        .where(_SECRETS.c.path == bindparam("b_path"))
-    )
-
-
-_READ_LATEST = _read(_SECRETS.c.current_version)
-_READ_VERSION = _read(bindparam("b_version"))
-_LIVE = KvVersionRow.deleted_at.is_(None) & KvVersionRow.destroyed.is_(False)
-
-_CREATE_ATTEMPTS = 3  # a concurrent first write of the same path makes ours retry as an update
+from tessera.storage.models_secrets import KvVersionRow
 
 
 class KvService:
@@ -148,7 +91,7 @@ class KvService:
             raise InvalidRequest("cas must be a non-negative integer")
         self._precheck_create_or_update(principal, f"kv/data/{path}")
         plaintext = encode_value(req.data)  # shape and size refused before any write
-        return _retrying(lambda: self._write_once(principal, path, plaintext, req.cas))
+        return retrying(lambda: self._write_once(principal, path, plaintext, req.cas))
 
     def _write_once(
         self, principal: Principal | None, path: str, plaintext: bytes, cas: int | None
@@ -157,13 +100,13 @@ class KvService:
         now = self._clock.now()
         with self._db.session(write=True) as s:
             conn = s.connection()  # prepared Core statements: the hot path skips the ORM
-            row = conn.execute(_LOCK, {"b_path": path}).first()
+            row = conn.execute(LOCK, {"b_path": path}).first()
             if row is None:
                 if principal is not None:
                     self._policies.authorize(principal, f"kv/data/{path}", Capability.CREATE)
                 if cas not in (None, 0):
                     raise VersionConflict(f"cas is {cas} but the secret has no version yet")
-                self._create_row(s, path, now, written=True)
+                create_row(s, self._inventory, self._clock, path, now, written=True)
                 current, oldest, max_versions = 0, 1, 0
             else:
                 if principal is not None:
@@ -179,11 +122,11 @@ class KvService:
                     max(row.oldest_version, 1),
                     row.max_versions,
                 )
-                conn.execute(_ROTATED, {"b_id": row.credential_id, "b_now": now})
+                conn.execute(ROTATED, {"b_id": row.credential_id, "b_now": now})
             version = current + 1
-            oldest = self._prune(s, path, version, oldest, max_versions)
+            oldest = prune(s, path, version, oldest, max_versions)
             moved = conn.execute(
-                _ADVANCE,
+                ADVANCE,
                 {"b_path": path, "b_old": current, "b_new": version, "b_oldest": oldest,
                  "b_now": now},
             )  # fmt: skip
@@ -191,7 +134,7 @@ class KvService:
                 raise VersionConflict("the secret was written concurrently")
             blob = self._barrier.encrypt(value_aad(path, version), plaintext)
             conn.execute(
-                _INSERT_VERSION,
+                INSERT_VERSION,
                 {"path": path, "version": version, "ciphertext": blob, "created_at": now,
                  "deleted_at": None, "destroyed": False},
             )  # fmt: skip
@@ -204,12 +147,12 @@ class KvService:
         self._policies.authorize(principal, f"kv/data/{path}", Capability.READ)
         if version is not None and (isinstance(version, bool) or version < 1):
             raise InvalidRequest("version must be a positive integer")
-        stmt = _READ_LATEST if version is None else _READ_VERSION
+        stmt = READ_LATEST if version is None else READ_VERSION
         with self._db.session() as s:
             found = s.connection().execute(stmt, {"b_path": path, "b_version": version}).first()
         if found is None or found.version is None:
             raise NotFound("no such secret version" if version else "no such secret")
-        info, data = self._open(path, found)
+        info, data = open_version(self._barrier, path, found)
         self._note_use(found.credential_id)
         return SecretValue(path, data, info, public_metadata(found.custom_metadata))
 
@@ -224,7 +167,7 @@ class KvService:
         if principal is not None:
             self._policies.authorize(principal, f"kv/data/{path}", Capability.UPDATE)
         with self._db.session() as s:
-            found = s.connection().execute(_READ_LATEST, {"b_path": path}).first()
+            found = s.connection().execute(READ_LATEST, {"b_path": path}).first()
         if found is None:
             raise NotFound("no such secret")
         spec = generator_of(found.custom_metadata)
@@ -233,28 +176,11 @@ class KvService:
         current = found.version or 0
         if expected is not None and current != expected:
             raise VersionConflict(f"the current version is {current}, not {expected}")
-        data = dict(self._open(path, found)[1]) if found.version is not None else {}
+        data = (
+            dict(open_version(self._barrier, path, found)[1]) if found.version is not None else {}
+        )
         data[spec.field] = spec.generate(self._rng)
         return self._write_once(principal, path, encode_value(data), current)
-
-    def _open(self, path: str, found: Any) -> tuple[VersionInfo, dict[str, Any]]:
-        """A read row's state and decrypted data; deleted or destroyed versions raise."""
-        info = VersionInfo.stored(
-            found.version, found.created_at, found.deleted_at, found.destroyed
-        )
-        if info.destroyed or found.ciphertext is None:
-            raise SecretDestroyed(
-                f"version {info.version} was destroyed for good", version=info.version
-            )
-        if info.deleted_at is not None:
-            raise SecretDeleted(
-                f"version {info.version} was deleted at {info.deleted_at.isoformat()} "
-                "(undelete brings it back)",
-                version=info.version,
-                deleted_at=info.deleted_at.isoformat(),
-            )
-        data = decode_value(self._barrier.decrypt(value_aad(path, info.version), found.ciphertext))
-        return info, data
 
     # -- version states ------------------------------------------------------------------------
     def delete_latest(self, principal: Principal, path: str) -> int:
@@ -262,16 +188,16 @@ class KvService:
         path = validate_path(path)
         self._policies.authorize(principal, f"kv/data/{path}", Capability.DELETE)
         with self._db.session(write=True) as s:
-            row = self._require(s, path)
+            row = require(s, path)
             if row.current_version == 0:
                 raise NotFound("no such secret")
-            latest = _versions(path, (row.current_version,)) & _LIVE
+            latest = versions_of(path, (row.current_version,)) & LIVE
             s.execute(update(KvVersionRow).where(latest).values(deleted_at=self._clock.now()))
             return row.current_version
 
     def delete_versions(self, principal: Principal, path: str, versions: tuple[int, ...]) -> None:
         """Soft-delete the given versions (unknown, destroyed or deleted ones are left)."""
-        self._change(principal, "delete", path, versions, _LIVE, deleted_at=self._clock.now())
+        self._change(principal, "delete", path, versions, LIVE, deleted_at=self._clock.now())
 
     def undelete(self, principal: Principal, path: str, versions: tuple[int, ...]) -> None:
         """Bring soft-deleted versions back (destroyed ones stay destroyed)."""
@@ -291,15 +217,15 @@ class KvService:
         self._policies.authorize(principal, f"kv/{action}/{path}", Capability.UPDATE)
         wanted = validate_versions(versions)
         with self._db.session(write=True) as s:
-            self._require(s, path)
-            s.execute(update(KvVersionRow).where(_versions(path, wanted), which).values(**values))
+            require(s, path)
+            s.execute(update(KvVersionRow).where(versions_of(path, wanted), which).values(**values))
 
     # -- metadata ------------------------------------------------------------------------------
     def read_metadata(self, principal: Principal, path: str) -> Metadata:
         path = validate_path(path)
         self._policies.authorize(principal, f"kv/metadata/{path}", Capability.READ)
         with self._db.session() as s:
-            return self._metadata(s, self._require(s, path, lock=False))
+            return to_metadata(s, require(s, path, locked=False))
 
     def write_metadata(self, principal: Principal, path: str, req: MetadataUpdate) -> Metadata:
         """Change settings (creating the path without a version if it does not exist);
@@ -311,15 +237,15 @@ class KvService:
 
         def once() -> Metadata:
             with self._db.session(write=True) as s:
-                row = _lock(s, path)
+                row = lock(s, path)
                 cap = Capability.CREATE if row is None else Capability.UPDATE
                 self._policies.authorize(principal, f"kv/metadata/{path}", cap)
                 if row is None:
-                    row = self._create_row(s, path, now, written=False)
-                self._apply(s, row, req, owner, now)
-                return self._metadata(s, row)
+                    row = create_row(s, self._inventory, self._clock, path, now, written=False)
+                apply_update(s, self._clock, row, req, owner, now)
+                return to_metadata(s, row)
 
-        return _retrying(once)
+        return retrying(once)
 
     def delete_metadata(self, principal: Principal, path: str) -> None:
         """Remove every version and the metadata; the inventory credential becomes revoked."""
@@ -327,13 +253,8 @@ class KvService:
         self._policies.authorize(principal, f"kv/metadata/{path}", Capability.DELETE)
         now = self._clock.now()
         with self._db.session(write=True) as s:
-            row = self._require(s, path)
-            s.execute(delete(KvVersionRow).where(KvVersionRow.path == path))
-            s.execute(delete(KvSecretRow).where(KvSecretRow.path == path))
-            kind = CredentialKind.STATIC_SECRET.value
-            self._inventory.set_status(
-                s, [(kind, fingerprint(path))], CredentialStatus.REVOKED, now
-            )
+            row = require(s, path)
+            delete_path(s, self._inventory, path, now)
             self._usage.forget(row.credential_id)
 
     def list_keys(
@@ -346,17 +267,7 @@ class KvService:
         self._policies.authorize(
             principal, "kv/metadata" + (f"/{prefix}" if prefix else ""), Capability.LIST
         )
-        # PostgreSQL's default collation is not byte order: compare and sort in "C"
-        col = KvSecretRow.path if self._db.is_sqlite else KvSecretRow.path.collate("C")
-
-        def fetch(lower: str, inclusive: bool, upper: str | None, n: int) -> list[str]:
-            stmt = select(KvSecretRow.path).where(col >= lower if inclusive else col > lower)
-            if upper is not None:
-                stmt = stmt.where(col < upper)
-            return list(s.execute(stmt.order_by(col).limit(n)).scalars())
-
-        with self._db.session() as s:
-            return list_children(fetch, prefix, decode_cursor(cursor), limit)
+        return list_paths(self._db, prefix, cursor, limit)
 
     # -- helpers -------------------------------------------------------------------------------
     def _precheck_create_or_update(self, principal: Principal, policy_path: str) -> None:
@@ -368,101 +279,6 @@ class KvService:
         ):
             self._policies.authorize(principal, policy_path, Capability.CREATE)  # raises
 
-    def _require(self, s: Session, path: str, *, lock: bool = True) -> KvSecretRow:
-        row = _lock(s, path) if lock else s.get(KvSecretRow, path)
-        if row is None:
-            raise NotFound("no such secret")
-        return row
-
-    def _create_row(self, s: Session, path: str, now: datetime, *, written: bool) -> KvSecretRow:
-        """The metadata row and its inventory credential (a revoked one from an earlier life
-        of the path comes back active). Raises IntegrityError when another writer won."""
-        cid = self._inventory.record(
-            s,
-            RecordCredential(
-                kind=CredentialKind.STATIC_SECRET,
-                fingerprint=fingerprint(path),
-                name=path,
-                source=CredentialSource.MANAGED,
-                issued_at=now,
-                attributes={"engine": "kv", "path": path},
-                location=(LocationKind.ISSUED, f"tessera:kv/{path}"),
-            ),
-        )
-        self._touch_credential(
-            s,
-            cid,
-            status=CredentialStatus.ACTIVE.value,
-            owner=None,
-            issued_at=now,
-            last_rotated_at=now if written else None,
-            last_used_at=None,
-        )
-        row = KvSecretRow(
-            path=path,
-            current_version=0,
-            oldest_version=0,
-            max_versions=0,
-            cas_required=False,
-            custom_metadata={},
-            owner=None,
-            rotation_period_seconds=None,
-            credential_id=cid,
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(row)
-        s.flush()
-        return row
-
-    def _apply(
-        self, s: Session, row: KvSecretRow, req: MetadataUpdate, owner: str | None, now: datetime
-    ) -> None:
-        if req.max_versions is not None:
-            row.max_versions = req.max_versions
-            if row.current_version:
-                row.oldest_version = self._prune(
-                    s, row.path, row.current_version, row.oldest_version, row.max_versions
-                )
-        if req.cas_required is not None:
-            row.cas_required = req.cas_required
-        stored = dict(row.custom_metadata or {})
-        if req.custom_metadata is not None:  # replaces the caller-visible keys only
-            spec = stored.get(GENERATE_KEY)
-            stored = dict(req.custom_metadata) | ({GENERATE_KEY: spec} if spec else {})
-        if req.generate is not None:
-            stored[GENERATE_KEY] = req.generate.encode()
-        elif req.clear_generate:
-            stored.pop(GENERATE_KEY, None)
-        if GENERATE_KEY in stored and row.max_versions == 1:
-            # rotation's overlap window is the previous version: it must be kept
-            raise InvalidRequest("a path with a generator must keep at least 2 versions")
-        row.custom_metadata = stored
-        if req.rotation_period is not None:
-            seconds = int(req.rotation_period.total_seconds())
-            row.rotation_period_seconds = seconds or None
-        if owner is not None and owner != row.owner:
-            row.owner = owner
-            self._touch_credential(s, row.credential_id, owner=owner)
-        row.updated_at = now
-
-    def _prune(self, s: Session, path: str, newest: int, oldest: int, configured: int) -> int:
-        """Delete versions beyond the newest `max_versions`; returns the new oldest version."""
-        keep_from = newest - effective_max_versions(configured) + 1
-        if oldest >= keep_from:
-            return max(oldest, 1)
-        s.execute(
-            delete(KvVersionRow).where(KvVersionRow.path == path, KvVersionRow.version < keep_from)
-        )
-        return keep_from
-
-    def _touch_credential(self, s: Session, credential_id: str, **values: Any) -> None:
-        s.execute(
-            update(CredentialRow)
-            .where(CredentialRow.id == credential_id)
-            .values(updated_at=self._clock.now(), **values)
-        )
-
     def _note_use(self, credential_id: str) -> None:
         """Record a read in last_used_at, at most once per USAGE_INTERVAL per path: from
         memory on this node, and by the stored value across nodes."""
@@ -470,67 +286,4 @@ class KvService:
         if not self._usage.due(credential_id, now):
             return
         with self._db.session(write=True) as s:
-            s.execute(
-                update(CredentialRow)
-                .where(
-                    CredentialRow.id == credential_id,
-                    (CredentialRow.last_used_at.is_(None))
-                    | (CredentialRow.last_used_at <= now - USAGE_INTERVAL),
-                )
-                .values(last_used_at=now)
-            )
-
-    def _metadata(self, s: Session, row: KvSecretRow) -> Metadata:
-        versions = s.execute(
-            select(KvVersionRow).where(KvVersionRow.path == row.path).order_by(KvVersionRow.version)
-        ).scalars()
-        cred = s.execute(
-            select(CredentialRow.last_rotated_at, CredentialRow.last_used_at).where(
-                CredentialRow.id == row.credential_id
-            )
-        ).first()
-        rotated, used = cred if cred is not None else (None, None)
-        period = row.rotation_period_seconds
-        return Metadata(
-            path=row.path,
-            current_version=row.current_version,
-            oldest_version=row.oldest_version,
-            max_versions=row.max_versions,
-            cas_required=row.cas_required,
-            custom_metadata=public_metadata(row.custom_metadata),
-            owner=row.owner,
-            rotation_period=timedelta(seconds=period) if period else None,
-            created_at=as_utc(row.created_at),
-            updated_at=as_utc(row.updated_at),
-            versions=tuple(
-                VersionInfo.stored(v.version, v.created_at, v.deleted_at, v.destroyed)
-                for v in versions
-            ),
-            credential_id=row.credential_id,
-            last_rotated_at=as_utc(rotated) if rotated else None,
-            last_used_at=as_utc(used) if used else None,
-            generate=generator_of(row.custom_metadata),
-        )
-
-
-def _retrying(transaction: Callable[[], T]) -> T:
-    """Run a transaction that may create the path; when a concurrent creator won (unique key),
-    run it again: it now sees the path and proceeds as an update (or a cas mismatch)."""
-    for attempt in range(_CREATE_ATTEMPTS):
-        try:
-            return transaction()
-        except IntegrityError:
-            if attempt == _CREATE_ATTEMPTS - 1:
-                raise Conflict("the secret was changed concurrently; retry") from None
-    raise AssertionError("unreachable")
-
-
-def _lock(s: Session, path: str) -> KvSecretRow | None:
-    """The path's row, locked FOR UPDATE on PostgreSQL (SQLite writers hold the database
-    lock already), so concurrent writers of one path queue and each sees the other's version."""
-    stmt = select(KvSecretRow).where(KvSecretRow.path == path).with_for_update()
-    return s.execute(stmt).scalar_one_or_none()
-
-
-def _versions(path: str, versions: tuple[int, ...]) -> ColumnElement[bool]:
-    return and_(KvVersionRow.path == path, KvVersionRow.version.in_(versions))
+            record_use(s, credential_id, now)
