@@ -145,8 +145,12 @@ def pickup(
             created = c.request("POST", _path(key_id, "pickup"), ApiKeyCreatedOut)
         else:
             body = ApiKeySuccessorIn(key=typer.prompt("Old API key", hide_input=True))
-            created = c.request(
-                "POST", "/v1/apikeys/successor", ApiKeyCreatedOut, json=body.model_dump()
+            created = c.request(  # the old key is the proof: no Tessera token needed
+                "POST",
+                "/v1/apikeys/successor",
+                ApiKeyCreatedOut,
+                json=body.model_dump(),
+                auth=False,
             )
     _emit_new(created.key, created.info, output, created)
 

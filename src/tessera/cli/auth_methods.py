@@ -71,7 +71,7 @@ def _secret_input(env: str, stdin: bool, what: str) -> str:
 def _login(addr: str | None, path: str, body: BaseModel, save: bool, output: Output) -> None:
     with client(addr) as c:
         # logins carry their own proof: no token is sent
-        out = c._call("POST", path, LoginOut, json=_body(body), auth=False)
+        out = c.request("POST", path, LoginOut, json=_body(body), auth=False)
     if save:
         fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)

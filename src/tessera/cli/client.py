@@ -111,9 +111,11 @@ class TesseraClient:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        auth: bool = True,
     ) -> M:
-        """An authenticated call answered by `model` (for command modules of newer domains)."""
-        return self._call(method, path, model, json=json, params=params)
+        """A call answered by `model` (for command modules of newer domains); `auth=False` for
+        endpoints where the body is the proof (logins, API key successor pickup)."""
+        return self._call(method, path, model, json=json, params=params, auth=auth)
 
     def delete(self, path: str) -> None:
         self._send("DELETE", path)
