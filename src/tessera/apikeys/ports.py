@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -53,4 +54,8 @@ class InventoryPort(Protocol):
 
     def bind_identity(self, session: Session, name: str) -> tuple[str, str]:
         """(id, owner) of an active identity, locked against a concurrent decommission."""
+        ...
+
+    def mark_used(self, session: Session, uses: Mapping[str, datetime]) -> None:
+        """Move credentials' last_used_at forward (by credential id)."""
         ...

@@ -11,12 +11,12 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from tessera.apikeys.models import ApiKey, ApiKeyStatus, RotationPolicy
+from tessera.apikeys.ports import InventoryPort
 from tessera.core.clock import as_utc
-from tessera.storage.models import CredentialRow, IdentityRow
+from tessera.storage.models import IdentityRow
 from tessera.storage.models_apikeys import ApiKeyRow
 
 _KEYS = cast(Table, ApiKeyRow.__table__)
-_CREDENTIALS = cast(Table, CredentialRow.__table__)
 _CHUNK = 500
 
 # executemany statements: only ever move last_used_at forward (several nodes flush)
@@ -25,17 +25,6 @@ _TOUCH_KEY = (
     .where(
         _KEYS.c.id == bindparam("kid"),
         or_(_KEYS.c.last_used_at.is_(None), _KEYS.c.last_used_at < bindparam("used")),
-    )
-    .values(last_used_at=bindparam("used"))
-)
-_TOUCH_CREDENTIAL = (
-    update(_CREDENTIALS)
-    .where(
-        _CREDENTIALS.c.id == bindparam("cid"),
-        or_(
-            _CREDENTIALS.c.last_used_at.is_(None),
-            _CREDENTIALS.c.last_used_at < bindparam("used"),
-        ),
     )
     .values(last_used_at=bindparam("used"))
 )
@@ -127,7 +116,7 @@ def page(
     return [(row, name) for row, name in rows]
 
 
-def write_usage(s: Session, uses: Mapping[str, datetime]) -> None:
+def write_usage(s: Session, uses: Mapping[str, datetime], inventory: InventoryPort) -> None:
     """Move last_used_at of the keys, and of their inventory credentials, forward."""
     ids = list(uses)
     conn = s.connection()
@@ -143,7 +132,7 @@ def write_usage(s: Session, uses: Mapping[str, datetime]) -> None:
         if not found:
             continue
         conn.execute(_TOUCH_KEY, [{"kid": k, "used": uses[k]} for k in found])
-        conn.execute(_TOUCH_CREDENTIAL, [{"cid": credentials[k], "used": uses[k]} for k in found])
+        inventory.mark_used(s, {credentials[k]: uses[k] for k in found})
 
 
 def due_rotations(

@@ -146,7 +146,7 @@ class ApiKeyService:
             return 0
         try:
             with self._db.session(write=True) as s:
-                repo.write_usage(s, uses)
+                repo.write_usage(s, uses, self._inventory)
         except BaseException:
             self._usage.put_back(uses)
             raise

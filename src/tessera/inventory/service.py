@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy import Select, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,6 +67,17 @@ def _check_credential_id(credential_id: str) -> None:
 
 _INSERT_CREDENTIALS = insert(cast(Table, CredentialRow.__table__))
 _INSERT_LOCATIONS = insert(cast(Table, CredentialLocationRow.__table__))
+_CREDENTIALS = cast(Table, CredentialRow.__table__)
+_MARK_USED = (  # executemany
+    update(_CREDENTIALS)
+    .where(
+        _CREDENTIALS.c.id == bindparam("cid"),
+        or_(
+            _CREDENTIALS.c.last_used_at.is_(None), _CREDENTIALS.c.last_used_at <= bindparam("floor")
+        ),
+    )
+    .values(last_used_at=bindparam("used"))
+)
 
 
 class _DryRun(Exception):
@@ -385,6 +396,21 @@ class InventoryService:
             .where(CredentialRow.kind == kind, CredentialRow.fingerprint == fingerprint)
             .values(last_rotated_at=when, updated_at=when)
         )
+
+    def mark_used(
+        self,
+        session: Session,
+        uses: Mapping[str, datetime],
+        unless_within: timedelta = timedelta(0),
+    ) -> None:
+        """Move credentials' `last_used_at` (by credential id) forward to the given times; never
+        back, and not when a use within `unless_within` is recorded already (several nodes
+        record uses, each at most once per interval)."""
+        if not uses:
+            return
+        rows = [{"cid": cid, "used": used, "floor": used - unless_within}
+                for cid, used in uses.items()]  # fmt: skip
+        session.connection().execute(_MARK_USED, rows)
 
     def delete_credential(self, session: Session, kind: str, fingerprint: str) -> None:
         """Remove a row recorded for a credential that was never made (a failed create)."""

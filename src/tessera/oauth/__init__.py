@@ -73,7 +73,7 @@ def build_oauth(
     tokens = AccessTokens(keys, clock, rng, issuer, limits)
     urls = endpoint_urls(issuer)
     authenticator = ClientAuthenticator(
-        db, clock, hasher, limits, audiences=(issuer, urls["token_endpoint"])
+        db, clock, hasher, limits, audiences=(issuer, urls["token_endpoint"]), inventory=inventory
     )
     exchange = TokenExchange(db, clock, policies, verifier, limits)
     server = OAuthServer(

@@ -46,8 +46,8 @@ from tessera.oauth.models import (
     AuthMethod,
     OAuthLimits,
 )
+from tessera.oauth.ports import InventoryPort
 from tessera.storage.db import Database
-from tessera.storage.models import CredentialRow
 from tessera.storage.models_oauth import OAuthAssertionJtiRow, OAuthClientRow
 
 _STAND_IN = bytes(32)
@@ -65,8 +65,10 @@ class ClientAuthenticator:
         hasher: SecretHasher,
         limits: OAuthLimits,
         audiences: tuple[str, ...],
+        inventory: InventoryPort,
     ) -> None:
         self._db = db
+        self._inventory = inventory
         self._clock = clock
         self._hasher = hasher
         self._limits = limits
@@ -237,11 +239,7 @@ class ClientAuthenticator:
                 .returning(OAuthClientRow.credential_id)
             ).first()
             if result is not None:
-                s.execute(
-                    update(CredentialRow)
-                    .where(CredentialRow.id == result[0])
-                    .values(last_used_at=now)
-                )
+                self._inventory.mark_used(s, {result[0]: now})
 
 
 def _authenticated(row: OAuthClientRow, identity: str, method: AuthMethod) -> AuthenticatedClient:

@@ -60,6 +60,10 @@ class InventoryPort(Protocol):
         """(id, owner) of an active identity, locked against a concurrent decommission."""
         ...
 
+    def mark_used(self, session: Session, uses: Mapping[str, datetime]) -> None:
+        """Move credentials' last_used_at forward (by credential id)."""
+        ...
+
 
 class ExternalJwtVerifier(Protocol):
     """`tessera.auth.jwtverify.JwtVerifier`: the claims of a JWT from a trusted issuer, or

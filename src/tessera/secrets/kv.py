@@ -26,6 +26,7 @@ from tessera.policy.service import PolicyService
 from tessera.secrets.errors import VersionConflict
 from tessera.secrets.kv_meta import apply_update, delete_path, to_metadata
 from tessera.secrets.kv_models import (
+    USAGE_INTERVAL,
     CasRequired,
     KeyList,
     Metadata,
@@ -54,7 +55,6 @@ from tessera.secrets.kv_store import (
     lock,
     open_version,
     prune,
-    record_use,
     require,
     retrying,
     versions_of,
@@ -286,4 +286,4 @@ class KvService:
         if not self._usage.due(credential_id, now):
             return
         with self._db.session(write=True) as s:
-            record_use(s, credential_id, now)
+            self._inventory.mark_used(s, {credential_id: now}, unless_within=USAGE_INTERVAL)

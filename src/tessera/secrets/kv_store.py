@@ -24,7 +24,6 @@ from tessera.inventory.models import (
 )
 from tessera.inventory.service import InventoryService
 from tessera.secrets.kv_models import (
-    USAGE_INTERVAL,
     KeyList,
     SecretDeleted,
     SecretDestroyed,
@@ -205,19 +204,6 @@ def open_version(barrier: Barrier, path: str, found: Any) -> tuple[VersionInfo, 
         )
     data = decode_value(barrier.decrypt(value_aad(path, info.version), found.ciphertext))
     return info, data
-
-
-def record_use(s: Session, credential_id: str, now: datetime) -> None:
-    """Set last_used_at unless another node recorded a use within USAGE_INTERVAL."""
-    s.execute(
-        update(CredentialRow)
-        .where(
-            CredentialRow.id == credential_id,
-            (CredentialRow.last_used_at.is_(None))
-            | (CredentialRow.last_used_at <= now - USAGE_INTERVAL),
-        )
-        .values(last_used_at=now)
-    )
 
 
 def list_paths(db: Database, prefix: str, cursor: str | None, limit: int) -> KeyList:
